@@ -1,0 +1,55 @@
+/* fetch.h - GET requests to the GitHub API under the governor: queue, admission, retries
+ * with backoff, limit pauses. The phases see only final answers. */
+#ifndef GHAMINER_FETCH_H
+#define GHAMINER_FETCH_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "ghapi.h"
+#include "governor.h"
+#include "http.h"
+
+struct fetch;
+struct fetch_req;
+
+typedef void (*fetch_done_cb)(struct fetch_req *fr, void *arg);
+
+struct fetch_req {
+	char *url;  /* owned */
+	char *etag; /* If-None-Match, owned, or NULL */
+	fetch_done_cb done;
+	void *arg;
+	/* out, valid in done */
+	enum ghapi_answer answer;
+	bool aborted;    /* the miner is stopping; no answer */
+	int attempts;
+	struct http_req http;
+	/* private */
+	uint64_t not_before;
+	struct fetch_req *next, *prev;
+	struct fetch *f;
+};
+
+/* Called when the governor starts waiting on a limit (for a status line and progress). */
+typedef void (*fetch_wait_cb)(void *arg, const char *reason, double until_epoch);
+
+struct fetch *fetch_new(uv_loop_t *loop, const char *const *tokens, int max_in_flight,
+			int per_minute, int reserve, int max_retries, double timeout_s);
+void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg);
+/* Queue a GET; url and etag are copied. done gets the final answer. */
+struct fetch_req *fetch_get(struct fetch *f, const char *url, const char *etag,
+			    fetch_done_cb done, void *arg);
+/* Free a request after its done callback (or inside it). */
+void fetch_req_free(struct fetch_req *fr);
+/* How many more requests the caller expects: lets the governor spread the budget. */
+void fetch_set_backlog(struct fetch *f, long backlog);
+/* Abort everything: queued and in-flight requests complete with aborted = true. */
+void fetch_stop(struct fetch *f);
+struct governor *fetch_governor(struct fetch *f);
+const struct http_stats *fetch_http_stats(const struct fetch *f);
+size_t fetch_pending(const struct fetch *f); /* queued + in flight */
+/* Close handles; freed once the loop has run them closed. */
+void fetch_free(struct fetch *f);
+
+#endif

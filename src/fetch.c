@@ -1,0 +1,283 @@
+/* fetch.c - GET requests to the GitHub API under the governor: queue, admission, retries
+ * with backoff, limit pauses. */
+#include "fetch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "msg.h"
+#include "util.h"
+
+struct fetch {
+	uv_loop_t *loop;
+	struct http *http;
+	struct governor gov;
+	uv_timer_t pump_timer;
+	struct fetch_req *head, *tail; /* queued, FIFO */
+	size_t queued, in_flight;
+	const char *const *tokens;
+	int max_retries;
+	bool stopping;
+	bool pumping;
+	fetch_wait_cb on_wait;
+	void *wait_arg;
+	unsigned rng;
+};
+
+static void pump(struct fetch *f);
+
+static void on_pump_timer(uv_timer_t *t)
+{
+	pump(t->data);
+}
+
+static void unlink_req(struct fetch *f, struct fetch_req *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		f->head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	else
+		f->tail = r->prev;
+	r->next = r->prev = NULL;
+	f->queued--;
+}
+
+static void enqueue(struct fetch *f, struct fetch_req *r, bool front)
+{
+	r->next = r->prev = NULL;
+	if (front) {
+		r->next = f->head;
+		if (f->head)
+			f->head->prev = r;
+		else
+			f->tail = r;
+		f->head = r;
+	} else {
+		r->prev = f->tail;
+		if (f->tail)
+			f->tail->next = r;
+		else
+			f->head = r;
+		f->tail = r;
+	}
+	f->queued++;
+}
+
+static double jitter(struct fetch *f)
+{
+	return (double)(rand_r(&f->rng) % 1000) / 1000.0;
+}
+
+static void complete(struct fetch *f, struct fetch_req *r)
+{
+	(void)f;
+	r->done(r, r->arg);
+}
+
+static void on_http_done(struct http_req *hr, void *arg)
+{
+	struct fetch_req *r = arg;
+	struct fetch *f = r->f;
+	uint64_t now = time_mono_ms();
+	double now_epoch = time_now();
+	f->in_flight--;
+	governor_observe(&f->gov, hr->rl_remaining, hr->rl_limit, hr->rl_reset);
+	governor_done(&f->gov);
+	if (f->stopping || hr->result == CURLE_ABORTED_BY_CALLBACK) {
+		r->aborted = true;
+		complete(f, r);
+		return;
+	}
+	r->attempts++;
+	r->answer = ghapi_classify(hr->status, hr->rl_remaining, hr->retry_after >= 0,
+				   hr->body.data);
+	switch (r->answer) {
+	case GA_PRIMARY:
+		governor_primary(&f->gov, now, now_epoch, hr->rl_reset);
+		r->attempts--; /* waiting for the budget is not a failed attempt */
+		if (f->on_wait)
+			f->on_wait(f->wait_arg, "primary rate limit", f->gov.reset_epoch);
+		enqueue(f, r, true);
+		break;
+	case GA_SECONDARY:
+		governor_secondary(&f->gov, now, hr->retry_after);
+		if (f->on_wait)
+			f->on_wait(f->wait_arg, "secondary rate limit",
+				   now_epoch + (double)(f->gov.pause_until - now) / 1000.0);
+		if (r->attempts > f->max_retries + 5) {
+			complete(f, r);
+			break;
+		}
+		enqueue(f, r, true);
+		break;
+	case GA_RETRY:
+		if (r->attempts > f->max_retries) {
+			complete(f, r);
+			break;
+		}
+		r->not_before = now + governor_backoff_ms(r->attempts, jitter(f));
+		msg_info("retrying %s in %.1f s (attempt %d of %d): %s", r->url,
+			 (double)(r->not_before - now) / 1000.0, r->attempts + 1,
+			 f->max_retries + 1, hr->status ? "server error" : hr->errbuf);
+		enqueue(f, r, false);
+		break;
+	default:
+		governor_success(&f->gov);
+		complete(f, r);
+		break;
+	}
+	pump(f);
+}
+
+/* Start every queued request the governor admits; arm the timer for the next chance. */
+static void pump(struct fetch *f)
+{
+	uint64_t now, wait = 0, soonest = UINT64_MAX;
+	if (f->pumping || f->stopping)
+		return;
+	f->pumping = true;
+	uv_timer_stop(&f->pump_timer);
+	now = time_mono_ms();
+	for (struct fetch_req *r = f->head, *nx; r; r = nx) {
+		nx = r->next;
+		if (r->not_before > now) {
+			if (r->not_before < soonest)
+				soonest = r->not_before;
+			continue;
+		}
+		enum governor_verdict v = governor_admit(&f->gov, now, time_now(), &wait);
+		if (v == GOV_WAIT_COMPLETION)
+			break;
+		if (v == GOV_WAIT_TIME) {
+			if (now + wait < soonest)
+				soonest = now + wait;
+			break;
+		}
+		unlink_req(f, r);
+		r->http.url = r->url;
+		r->http.if_none_match = r->etag;
+		r->http.token = f->tokens && f->tokens[0] ? f->tokens[0] : NULL;
+		r->http.done = on_http_done;
+		r->http.arg = r;
+		f->in_flight++;
+		if (http_start(f->http, &r->http) != 0) {
+			f->in_flight--;
+			governor_done(&f->gov);
+			r->answer = GA_RETRY;
+			snprintf(r->http.errbuf, sizeof(r->http.errbuf), "cannot start request");
+			complete(f, r);
+		}
+	}
+	if (soonest != UINT64_MAX)
+		uv_timer_start(&f->pump_timer, on_pump_timer, soonest > now ? soonest - now : 1, 0);
+	f->pumping = false;
+}
+
+struct fetch *fetch_new(uv_loop_t *loop, const char *const *tokens, int max_in_flight,
+			int per_minute, int reserve, int max_retries, double timeout_s)
+{
+	struct fetch *f = xcalloc(1, sizeof(*f));
+	char ua[64];
+	snprintf(ua, sizeof(ua), "ghaminer/%s", GHAMINER_VERSION);
+	f->loop = loop;
+	f->http = http_new(loop, timeout_s, ua);
+	if (!f->http) {
+		free(f);
+		return NULL;
+	}
+	f->tokens = tokens;
+	f->max_retries = max_retries;
+	f->rng = (unsigned)time_mono_ms();
+	governor_init(&f->gov, max_in_flight, per_minute, reserve);
+	uv_timer_init(loop, &f->pump_timer);
+	f->pump_timer.data = f;
+	return f;
+}
+
+void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg)
+{
+	f->on_wait = cb;
+	f->wait_arg = arg;
+}
+
+struct fetch_req *fetch_get(struct fetch *f, const char *url, const char *etag,
+			    fetch_done_cb done, void *arg)
+{
+	struct fetch_req *r = xcalloc(1, sizeof(*r));
+	r->url = xstrdup(url);
+	r->etag = etag ? xstrdup(etag) : NULL;
+	r->done = done;
+	r->arg = arg;
+	r->f = f;
+	buf_init(&r->http.body, 0);
+	if (f->stopping) {
+		r->aborted = true;
+		done(r, arg);
+		return NULL;
+	}
+	enqueue(f, r, false);
+	pump(f);
+	return r;
+}
+
+void fetch_req_free(struct fetch_req *r)
+{
+	if (!r)
+		return;
+	http_req_release(&r->http);
+	free(r->url);
+	free(r->etag);
+	free(r);
+}
+
+void fetch_set_backlog(struct fetch *f, long backlog)
+{
+	f->gov.backlog = backlog;
+}
+
+void fetch_stop(struct fetch *f)
+{
+	if (f->stopping)
+		return;
+	f->stopping = true;
+	uv_timer_stop(&f->pump_timer);
+	http_abort_all(f->http);
+	while (f->head) {
+		struct fetch_req *r = f->head;
+		unlink_req(f, r);
+		r->aborted = true;
+		complete(f, r);
+	}
+}
+
+struct governor *fetch_governor(struct fetch *f)
+{
+	return &f->gov;
+}
+
+const struct http_stats *fetch_http_stats(const struct fetch *f)
+{
+	return http_stats(f->http);
+}
+
+size_t fetch_pending(const struct fetch *f)
+{
+	return f->queued + f->in_flight;
+}
+
+static void on_pump_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void fetch_free(struct fetch *f)
+{
+	if (!f)
+		return;
+	fetch_stop(f);
+	http_free(f->http);
+	uv_close((uv_handle_t *)&f->pump_timer, on_pump_closed);
+}

@@ -1,0 +1,351 @@
+/* http.c - libcurl multi driven by libuv: uv_poll per socket, one uv_timer, completion
+ * callbacks. The shape of curl's docs/examples/multi-uv.c, with its known bugs avoided:
+ * finished transfers are read after every socket action, 0 ms timeouts become 1 ms, and the
+ * curl timer callback never calls back into libcurl. */
+#include "http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define HTTP_BODY_CAP (256u << 20)
+
+struct http {
+	uv_loop_t *loop;
+	CURLM *multi;
+	uv_timer_t timer;
+	char *user_agent;
+	long timeout_ms;
+	struct http_stats stats;
+	struct http_req *active; /* requests in flight */
+	int closing;
+	int open_handles; /* uv handles not yet closed: the timer and the socket polls */
+};
+
+struct sock_ctx {
+	uv_poll_t poll;
+	curl_socket_t fd;
+	struct http *h;
+};
+
+static void check_done(struct http *h);
+
+static void free_when_closed(struct http *h)
+{
+	if (h->closing && h->open_handles == 0) {
+		free(h->user_agent);
+		free(h);
+	}
+}
+
+static void on_sock_closed(uv_handle_t *handle)
+{
+	struct sock_ctx *sc = handle->data;
+	struct http *h = sc->h;
+	free(sc);
+	h->open_handles--;
+	free_when_closed(h);
+}
+
+static void on_uv_socket(uv_poll_t *poll, int status, int events)
+{
+	struct sock_ctx *sc = poll->data;
+	int flags = 0, running;
+	if (status < 0)
+		flags = CURL_CSELECT_ERR;
+	if (events & UV_READABLE)
+		flags |= CURL_CSELECT_IN;
+	if (events & UV_WRITABLE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(sc->h->multi, sc->fd, flags, &running);
+	check_done(sc->h);
+}
+
+static void on_uv_timeout(uv_timer_t *timer)
+{
+	struct http *h = timer->data;
+	int running;
+	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(h);
+}
+
+/* CURLMOPT_TIMERFUNCTION: only arm or stop the uv timer. */
+static int cb_timeout(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct http *h = userp;
+	(void)multi;
+	if (timeout_ms < 0)
+		uv_timer_stop(&h->timer);
+	else
+		uv_timer_start(&h->timer, on_uv_timeout, timeout_ms ? (uint64_t)timeout_ms : 1, 0);
+	return 0;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch or forget a socket. */
+static int cb_socket(CURL *easy, curl_socket_t s, int action, void *userp, void *socketp)
+{
+	struct http *h = userp;
+	struct sock_ctx *sc = socketp;
+	(void)easy;
+	if (action == CURL_POLL_REMOVE) {
+		if (sc) {
+			uv_poll_stop(&sc->poll);
+			if (!h->closing)
+				curl_multi_assign(h->multi, s, NULL);
+			uv_close((uv_handle_t *)&sc->poll, on_sock_closed);
+		}
+		return 0;
+	}
+	if (!sc) {
+		sc = xcalloc(1, sizeof(*sc));
+		sc->fd = s;
+		sc->h = h;
+		if (uv_poll_init_socket(h->loop, &sc->poll, s) != 0) {
+			free(sc);
+			return -1;
+		}
+		sc->poll.data = sc;
+		h->open_handles++;
+		curl_multi_assign(h->multi, s, sc);
+	}
+	int events = 0;
+	if (action != CURL_POLL_OUT)
+		events |= UV_READABLE;
+	if (action != CURL_POLL_IN)
+		events |= UV_WRITABLE;
+	uv_poll_start(&sc->poll, events, on_uv_socket);
+	return 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *userp)
+{
+	struct http_req *r = userp;
+	if (buf_append(&r->body, p, size * n) != 0)
+		return 0; /* over the cap: curl fails the transfer with CURLE_WRITE_ERROR */
+	return size * n;
+}
+
+static char *header_value(const char *line, size_t len, const char *name)
+{
+	size_t nl = strlen(name);
+	if (len <= nl + 1 || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
+		return NULL;
+	const char *v = line + nl + 1, *end = line + len;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	return xstrndup(v, (size_t)(end - v));
+}
+
+static void clear_outputs(struct http_req *r)
+{
+	free(r->link);
+	free(r->etag);
+	r->link = r->etag = NULL;
+	r->rl_remaining = -1;
+	r->rl_limit = -1;
+	r->rl_reset = 0;
+	r->retry_after = -1;
+	buf_reset(&r->body);
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *userp)
+{
+	struct http_req *r = userp;
+	size_t len = size * n;
+	char *v;
+	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+		clear_outputs(r); /* a new answer (after a redirect or 100-continue) */
+		return len;
+	}
+	if ((v = header_value(p, len, "link"))) {
+		free(r->link);
+		r->link = v;
+	} else if ((v = header_value(p, len, "etag"))) {
+		free(r->etag);
+		r->etag = v;
+	} else if ((v = header_value(p, len, "x-ratelimit-remaining"))) {
+		r->rl_remaining = strtol(v, NULL, 10);
+		free(v);
+	} else if ((v = header_value(p, len, "x-ratelimit-limit"))) {
+		r->rl_limit = strtol(v, NULL, 10);
+		free(v);
+	} else if ((v = header_value(p, len, "x-ratelimit-reset"))) {
+		r->rl_reset = strtod(v, NULL);
+		free(v);
+	} else if ((v = header_value(p, len, "retry-after"))) {
+		/* GitHub sends seconds; an HTTP date is treated as the 60 s default. */
+		char *end;
+		double s = strtod(v, &end);
+		r->retry_after = (*end || s < 0) ? 60 : s;
+		free(v);
+	}
+	return len;
+}
+
+static void finish(struct http *h, CURL *easy, CURLcode result)
+{
+	struct http_req *r = NULL;
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+	curl_multi_remove_handle(h->multi, easy);
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		h->active = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->next = r->prev = NULL;
+	r->result = result;
+	if (result == CURLE_OK)
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r->status);
+	else
+		r->status = 0;
+	if (result != CURLE_OK && !r->errbuf[0])
+		snprintf(r->errbuf, sizeof(r->errbuf), "%s", curl_easy_strerror(result));
+	h->stats.in_flight--;
+	r->done(r, r->arg);
+}
+
+static void check_done(struct http *h)
+{
+	CURLMsg *msg;
+	int left;
+	while ((msg = curl_multi_info_read(h->multi, &left)))
+		if (msg->msg == CURLMSG_DONE)
+			finish(h, msg->easy_handle, msg->data.result);
+}
+
+struct http *http_new(uv_loop_t *loop, double timeout_s, const char *user_agent)
+{
+	struct http *h = xcalloc(1, sizeof(*h));
+	h->loop = loop;
+	h->user_agent = xstrdup(user_agent);
+	h->timeout_ms = (long)(timeout_s * 1000);
+	h->multi = curl_multi_init();
+	if (!h->multi) {
+		free(h->user_agent);
+		free(h);
+		return NULL;
+	}
+	uv_timer_init(loop, &h->timer);
+	h->timer.data = h;
+	h->open_handles = 1;
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, cb_socket);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, cb_timeout);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	return h;
+}
+
+int http_start(struct http *h, struct http_req *r)
+{
+	char line[512];
+	r->h = h;
+	r->status = 0;
+	r->errbuf[0] = '\0';
+	if (!r->body.cap_limit)
+		buf_init(&r->body, HTTP_BODY_CAP);
+	clear_outputs(r);
+	if (!r->easy) {
+		r->easy = curl_easy_init();
+		if (!r->easy)
+			return -1;
+	} else {
+		curl_easy_reset(r->easy);
+	}
+	curl_slist_free_all(r->headers);
+	r->headers = NULL;
+	r->headers = curl_slist_append(r->headers, "Accept: application/vnd.github+json");
+	r->headers = curl_slist_append(r->headers, "X-GitHub-Api-Version: 2022-11-28");
+	if (r->token) {
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", r->token);
+		r->headers = curl_slist_append(r->headers, line);
+		explicit_bzero(line, sizeof(line));
+	}
+	if (r->if_none_match) {
+		snprintf(line, sizeof(line), "If-None-Match: %s", r->if_none_match);
+		r->headers = curl_slist_append(r->headers, line);
+	}
+	CURL *e = r->easy;
+	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, h->user_agent);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+	/* Never forward the token to another host on a redirect. */
+	curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->timeout_ms < 10000 ? h->timeout_ms : 10000L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
+		return -1;
+	r->prev = NULL;
+	r->next = h->active;
+	if (h->active)
+		h->active->prev = r;
+	h->active = r;
+	h->stats.requests++;
+	if (++h->stats.in_flight > h->stats.max_in_flight)
+		h->stats.max_in_flight = h->stats.in_flight;
+	return 0;
+}
+
+void http_abort_all(struct http *h)
+{
+	while (h->active)
+		finish(h, h->active->easy, CURLE_ABORTED_BY_CALLBACK);
+}
+
+void http_req_reset(struct http_req *r)
+{
+	clear_outputs(r);
+	r->status = 0;
+	r->errbuf[0] = '\0';
+}
+
+void http_req_release(struct http_req *r)
+{
+	if (r->easy)
+		curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->headers);
+	r->easy = NULL;
+	r->headers = NULL;
+	clear_outputs(r);
+	buf_release(&r->body);
+}
+
+const struct http_stats *http_stats(const struct http *h)
+{
+	return &h->stats;
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+	struct http *h = handle->data;
+	h->open_handles--;
+	free_when_closed(h);
+}
+
+void http_free(struct http *h)
+{
+	if (!h)
+		return;
+	http_abort_all(h);
+	/* curl_multi_cleanup may still call cb_socket to remove sockets: close polls there. */
+	h->closing = 1;
+	curl_multi_cleanup(h->multi);
+	h->multi = NULL;
+	uv_timer_stop(&h->timer);
+	uv_close((uv_handle_t *)&h->timer, on_timer_closed);
+}

@@ -1,0 +1,40 @@
+/* main.c - argv → settings → mining session → exit code; nothing else. */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include "miner.h"
+#include "msg.h"
+#include "ndjson.h"
+#include "settings.h"
+
+int main(int argc, char **argv)
+{
+	struct settings s = {0};
+	int rc = settings_load(&s, argc, argv);
+	if (rc)
+		goto out;
+	if (s.show_help) {
+		settings_usage(stdout);
+		goto out;
+	}
+	if (s.show_version) {
+		printf("ghaminer %s\n", GHAMINER_VERSION);
+		goto out;
+	}
+	/* A closed stdout (e.g. `| head`) must not kill the miner mid-write. */
+	signal(SIGPIPE, SIG_IGN);
+	msg_set_quiet(s.quiet);
+	ndjson_enable(s.streaming_mode);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		msg_error("cannot initialise libcurl");
+		rc = EXIT_IO;
+		goto out;
+	}
+	rc = miner_run(&s);
+	curl_global_cleanup();
+out:
+	settings_release(&s);
+	msg_forget_secrets();
+	return rc;
+}

@@ -1,0 +1,64 @@
+/* ndjson.c - one compact JSON object per line on stdout, flushed per line. */
+#include "ndjson.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msg.h"
+
+static bool enabled = true;
+static bool broken; /* the reader went away: keep mining, stop writing */
+
+void ndjson_enable(bool on)
+{
+	enabled = on;
+}
+
+void ndjson_emit(const char *type, json_t *data)
+{
+	json_t *o;
+	char *text;
+	if (!enabled || broken) {
+		json_decref(data);
+		return;
+	}
+	o = json_pack("{s:s, s:o}", "type", type, "data", data);
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!text)
+		return;
+	if (fputs(text, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) == EOF) {
+		broken = true;
+		msg_warn("stdout closed (%s): NDJSON stream stopped, the CSV is still written",
+			 strerror(errno));
+	}
+	free(text);
+}
+
+static json_t *redacted_string(const char *fmt, va_list ap)
+{
+	char raw[2048], clean[2048];
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	return json_string(msg_redact(clean, sizeof(clean), raw));
+}
+
+void ndjson_status(const char *stage, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	json_t *m = redacted_string(fmt, ap);
+	va_end(ap);
+	ndjson_emit("status", json_pack("{s:o, s:s}", "message", m, "stage", stage));
+}
+
+void ndjson_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	json_t *m = redacted_string(fmt, ap);
+	va_end(ap);
+	ndjson_emit("error", json_pack("{s:o}", "message", m));
+}
