@@ -58,7 +58,7 @@ enum governor_verdict governor_admit(struct governor *g, uint64_t now_ms, double
 		}
 		/* When the work left outlasts the budget, spread the budget evenly until the
 		 * reset instead of running dry and idling. */
-		if (g->reset_epoch > 0 && (g->backlog < 0 || g->backlog > usable)) {
+		if (g->reset_epoch > 0 && g->backlog > usable) {
 			double window = (g->reset_epoch - now_epoch) * 1000.0;
 			if (window > 0 && window / usable > gap)
 				gap = window / usable;
@@ -72,10 +72,8 @@ enum governor_verdict governor_admit(struct governor *g, uint64_t now_ms, double
 	g->admitted++;
 	if (g->remaining > 0)
 		g->remaining--;
-	g->next_ms = (g->next_ms > now_ms ? g->next_ms : now_ms) + (uint64_t)gap;
-	/* Do not let an idle spell bank a burst: pacing restarts from now. */
-	if (g->next_ms < now_ms + (uint64_t)gap)
-		g->next_ms = now_ms + (uint64_t)gap;
+	/* Strict spacing from now: an idle spell never banks a burst. */
+	g->next_ms = now_ms + (uint64_t)gap;
 	return GOV_GO;
 }
 

@@ -1,0 +1,1342 @@
+#!/usr/bin/env python3
+"""ghsim - a deterministic GitHub REST API simulator for ghaminer's scenario tests.
+
+Serves the Actions endpoints the miner uses (runs lists, single runs, jobs, workflows) on
+127.0.0.1 with GitHub's envelopes, Link pagination, result caps, ETag/304, primary and
+secondary rate limits, and injectable faults. Payloads are modelled on the real recordings
+in /work/shared/fixtures (see SHAPES.md there) and are a pure function of the scenario, so
+two runs of the same scenario serve byte-identical data.
+
+    python3 ghsim.py --scenario FILE.json --port-file PATH [--port 0] [--log PATH]
+    python3 ghsim.py --scenario-json '{"repos":[{"full_name":"octo/hello","runs":30}]}' ...
+
+Python 3.11 standard library only. The scenario knobs are documented in README.md next to
+this file and in DEFAULTS below.
+"""
+
+import argparse
+import base64
+import calendar
+import copy
+import datetime
+import gzip
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import zlib
+from collections import deque
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+# --------------------------------------------------------------------------------------
+# Scenario defaults
+# --------------------------------------------------------------------------------------
+
+DEFAULTS = {
+    "tokens": ["ghp_simtoken_AAAA"],
+    "latency_ms": 0,
+    "gzip": True,
+    "require_user_agent": True,
+    # Host written into payload URLs (url, jobs_url, ...). Link headers always use the
+    # simulator's own http://127.0.0.1:PORT so a miner can follow them.
+    "payload_host": "https://api.github.com",
+    "rate_limit": {"limit": 5000, "window_s": 3600},
+    "secondary": {"at_requests": [], "retry_after": 60, "status": 403, "send_retry_after": True,
+                  "max_concurrent": 0, "per_minute": 0,
+                  # After a secondary answer GitHub keeps refusing for Retry-After seconds;
+                  # requests arriving then (after a grace for requests already in flight)
+                  # get the same answer and count as violations.
+                  "penalty": True, "grace_ms": 100},
+    # GitHub's pagination caps: a filtered runs query yields at most 1,000 results, an
+    # unfiltered one answers 422 beyond 40,000. Lowerable so tests need not create 40k runs.
+    "caps": {"filtered": 1000, "unfiltered": 40000},
+    "faults": [],
+    "repos": [{"full_name": "octo/hello"}],
+}
+
+REPO_DEFAULTS = {
+    "runs": 100, "workflows": 3, "seed": 1, "jobs_min": 0, "jobs_max": 4, "big_runs": {},
+    "in_progress": 0, "queued": 0, "start": "2024-01-01T00:00:00Z", "spacing_s": 600,
+    # old_runs: the N oldest runs look like 2020-era objects (no name, actor, run_attempt,
+    # run_started_at, triggering_actor, display_title, path). Default: 2 when runs >= 10.
+    "old_runs": None,
+    # quirks: plant the rare shapes (null head_branch, null head_commit, attempts 2 and 3,
+    # awkward branch, deleted fork, a step ending before it starts) at fixed runs so every
+    # repository of >= 12 regular runs shows each at least once.
+    "quirks": True,
+    "private": False,
+}
+
+DOC_ROOT = "https://docs.github.com/rest"
+DOC_RUNS = "https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-repository"
+DOC_PRIMARY = ("https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+               "#about-the-primary-rate-limit")
+DOC_SECONDARY = ("https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+                 "#about-secondary-rate-limits")
+MSG_SECONDARY = ("You have exceeded a secondary rate limit. "
+                 "Please wait a few minutes before you try again.")
+MSG_NO_UA = ("Request forbidden by administrative rules. Please make sure your request has a "
+             "User-Agent header (https://docs.github.com/en/rest/overview/resources-in-the-rest-"
+             "api#user-agent-required). Check https://developer.github.com for other possible "
+             "causes.\n")
+
+
+def deep_merge(base, over):
+    """Scenario dicts merge key by key so a scenario only states what it changes."""
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Time helpers (all simulated times are integer epoch seconds or milliseconds)
+# --------------------------------------------------------------------------------------
+
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_DT_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?"
+                    r"(Z|[+-]\d{2}:?\d{2})$")
+
+
+def _timegm(y, mo, d, h=0, mi=0, s=0):
+    return calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+
+
+def parse_time(text):
+    """'YYYY-MM-DD' → (midnight, end of day); datetime with Z/offset → (t, t). None if bad."""
+    m = _DATE_RE.match(text) or _DT_RE.match(text)
+    if not m:
+        return None
+    g = m.groups()
+    try:
+        d = datetime.datetime(*map(int, g[:3]), *(map(int, g[3:6]) if len(g) > 3 else ()))
+    except ValueError:
+        return None
+    t = calendar.timegm(d.timetuple())
+    if len(g) == 3:
+        return t, t + 86399
+    tz = g[6]
+    if tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        digits = tz[1:].replace(":", "")
+        t -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return t, t
+
+
+def parse_created(value):
+    """GitHub search syntax for `created` → inclusive (lo, hi) epoch range, or None."""
+    v = value.strip().replace(" ", "+")  # an unencoded '+' of "+00:00" arrives as a space
+    inf = float("inf")
+    try:
+        if ".." in v:
+            a, b = v.split("..", 1)
+            lo = -inf if a == "*" else parse_time(a)[0]
+            hi = inf if b == "*" else parse_time(b)[1]
+        elif v.startswith(">="):
+            lo, hi = parse_time(v[2:])[0], inf
+        elif v.startswith("<="):
+            lo, hi = -inf, parse_time(v[2:])[1]
+        elif v.startswith(">"):
+            lo, hi = parse_time(v[1:])[1] + 1, inf
+        elif v.startswith("<"):
+            lo, hi = -inf, parse_time(v[1:])[0] - 1
+        else:
+            lo, hi = parse_time(v)
+    except TypeError:  # parse_time returned None
+        return None
+    return lo, hi
+
+
+def iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def iso_step(ms, style, offset_min):
+    """Step timestamps come in three real styles: runner-local offset with millis
+    (2023-01-01T10:00:00.000+10:00), '.mmmZ', and plain 'Z' (2025+)."""
+    if ms is None:
+        return None
+    if style == "plain":
+        return iso(ms // 1000)
+    if style == "milliz":
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+    local = ms + offset_min * 60000
+    sign = "+" if offset_min >= 0 else "-"
+    a = abs(offset_min)
+    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(local // 1000))
+            + ".%03d%s%02d:%02d" % (local % 1000, sign, a // 60, a % 60))
+
+
+def iso_offset(t, offset_min):
+    return iso_step(t * 1000, "offset", offset_min)
+
+
+# --------------------------------------------------------------------------------------
+# Object builders (field order follows the recordings)
+# --------------------------------------------------------------------------------------
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def node(prefix, n):
+    """Modern node ids look like 'WFR_kwLO…'; any stable opaque string does."""
+    return prefix + "_kwDO" + base64.urlsafe_b64encode(struct.pack(">Q", n)).decode().rstrip("=")
+
+
+def sha1(*parts):
+    return hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()
+
+
+# login, id, type
+ACTORS = [
+    ("octocat", 583231, "User"),
+    ("alice-dev", 10001001, "User"),
+    ("bob-o-brien", 10001002, "User"),
+    ("dependabot[bot]", 49699333, "Bot"),
+    ("github-actions[bot]", 41898282, "Bot"),
+    ("renovate[bot]", 29139614, "Bot"),
+]
+BOT_APPS = {"dependabot[bot]": 29110, "github-actions[bot]": 15368, "renovate[bot]": 2740}
+
+
+def user_obj(host, login, uid, utype):
+    enc = quote(login, safe="")
+    if utype == "Bot":
+        avatar = "https://avatars.githubusercontent.com/in/%d?v=4" % BOT_APPS.get(login, 1)
+        html = "https://github.com/apps/" + login.replace("[bot]", "")
+    else:
+        avatar = "https://avatars.githubusercontent.com/u/%d?v=4" % uid
+        html = "https://github.com/" + login
+    u = host + "/users/" + enc
+    prefix = {"User": "MDQ6VXNlcj", "Bot": "MDM6Qm90", "Organization": "MDEyOk9yZ2FuaXphdGlvbj"}
+    return {
+        "login": login, "id": uid, "node_id": prefix[utype] + b64(str(uid)).rstrip("="),
+        "avatar_url": avatar, "gravatar_id": "", "url": u, "html_url": html,
+        "followers_url": u + "/followers", "following_url": u + "/following{/other_user}",
+        "gists_url": u + "/gists{/gist_id}", "starred_url": u + "/starred{/owner}{/repo}",
+        "subscriptions_url": u + "/subscriptions", "organizations_url": u + "/orgs",
+        "repos_url": u + "/repos", "events_url": u + "/events{/privacy}",
+        "received_events_url": u + "/received_events", "type": utype,
+        "user_view_type": "public", "site_admin": False,
+    }
+
+
+REPO_URL_FIELDS = [
+    ("forks_url", "/forks"), ("keys_url", "/keys{/key_id}"),
+    ("collaborators_url", "/collaborators{/collaborator}"), ("teams_url", "/teams"),
+    ("hooks_url", "/hooks"), ("issue_events_url", "/issues/events{/number}"),
+    ("events_url", "/events"), ("assignees_url", "/assignees{/user}"),
+    ("branches_url", "/branches{/branch}"), ("tags_url", "/tags"),
+    ("blobs_url", "/git/blobs{/sha}"), ("git_tags_url", "/git/tags{/sha}"),
+    ("git_refs_url", "/git/refs{/sha}"), ("trees_url", "/git/trees{/sha}"),
+    ("statuses_url", "/statuses/{sha}"), ("languages_url", "/languages"),
+    ("stargazers_url", "/stargazers"), ("contributors_url", "/contributors"),
+    ("subscribers_url", "/subscribers"), ("subscription_url", "/subscription"),
+    ("commits_url", "/commits{/sha}"), ("git_commits_url", "/git/commits{/sha}"),
+    ("comments_url", "/comments{/number}"), ("issue_comment_url", "/issues/comments{/number}"),
+    ("contents_url", "/contents/{+path}"), ("compare_url", "/compare/{base}...{head}"),
+    ("merges_url", "/merges"), ("archive_url", "/{archive_format}{/ref}"),
+    ("downloads_url", "/downloads"), ("issues_url", "/issues{/number}"),
+    ("pulls_url", "/pulls{/number}"), ("milestones_url", "/milestones{/number}"),
+    ("notifications_url", "/notifications{?since,all,participating}"),
+    ("labels_url", "/labels{/name}"), ("releases_url", "/releases{/id}"),
+    ("deployments_url", "/deployments"),
+]
+
+
+def simple_repo(host, rid, full_name, owner, private, description, fork):
+    u = host + "/repos/" + full_name
+    r = {"id": rid, "node_id": "R_kgDO" + b64(str(rid)).rstrip("="),
+         "name": full_name.split("/", 1)[1], "full_name": full_name, "private": private,
+         "owner": owner, "html_url": "https://github.com/" + full_name,
+         "description": description, "fork": fork, "url": u}
+    for k, suffix in REPO_URL_FIELDS:
+        r[k] = u + suffix
+    return r
+
+
+# name, file, events (repeats weight the choice)
+WORKFLOW_TEMPLATES = [
+    ("CI", "ci.yml", ["push", "push", "pull_request", "pull_request", "workflow_dispatch"]),
+    ('Build, Test & "Deploy"', "build-test-deploy.yml", ["push", "pull_request", "release"]),
+    ("Nightly é 🚀", "nightly.yml", ["schedule", "schedule", "workflow_dispatch"]),
+    ("Lint, Format", "lint.yml", ["push", "pull_request"]),
+    ("Release", "release.yml", ["release", "workflow_dispatch"]),
+    ("CodeQL", "codeql.yml", ["push", "schedule", "pull_request"]),
+]
+
+BRANCHES = ["main"] * 6 + ["develop", 'feature/x,y "quoted"', "fix/café-é", "release/2024.1",
+                           "emoji/🚀-launch", "UPPER.Case_branch-1"]
+PR_BRANCHES = ["feature/login-form", 'feature/x,y "quoted"', "fix/null-pointer",
+               "dependabot/github_actions/actions/checkout-4", "renovate/lodash-4.x",
+               "docs/é-accents"]
+MESSAGES = [
+    "Fix parser, handle \"quoted\" fields",
+    "Merge pull request #42 from octo/feature/x\n\nAdd the thing, with commas, and \"quotes\"",
+    "Mise à jour du README — café ☕",
+    "🚀 Release v1.2.3",
+    "Revert \"Bump lodash from 4.17.20 to 4.17.21\"\n\nThis reverts commit 3f1c2a9.",
+    "Bump actions/checkout from 3 to 4",
+    "line one\r\nline two after a CRLF",
+    "Refactor the scheduler so that the queue never starves long-running jobs under heavy load",
+    "it's a fix; don't panic",
+    "Add tests",
+]
+PR_TITLES = ['Add "quoted" feature, with commas', "Bump actions/checkout from 3 to 4",
+             "Fix café encoding é", "WIP: 🚀 launch", "Update dependency lodash to v4.17.21"]
+AUTHORS = [("Jonathan Piché", "jonapich@users.noreply.github.com"),
+           ("Zoë O'Brien", "zoe@example.com"), ("李雷", "lilei@example.cn"),
+           ("dependabot[bot]", "49699333+dependabot[bot]@users.noreply.github.com"),
+           ("Octo Cat", "octocat@github.com")]
+JOB_POOL = ["build", "test (3.11, ubuntu-latest)", "test (3.12, windows-latest)",
+            'lint "strict", fast', "test (3.10, macos-14)", "e2e (chrome, 🚀)",
+            "docs — build é", "deploy / staging"]
+STEP_MAIN = ["Run actions/checkout@v4", "Set up Python 3.11", "Install dependencies",
+             'Run echo "hello, world"', "Run pytest -q --maxfail=1", "Upload coverage, reports"]
+STEP_POST = ["Post Run actions/checkout@v4", "Complete job"]
+CONCLUSIONS = ["success"] * 14 + ["failure"] * 3 + ["cancelled", "skipped", "timed_out"]
+OFFSETS = [600, 60, -420, 330, 0, -180]
+
+
+class RunState:
+    """One run: its generation parameters (spec) and what is served (objects + bytes)."""
+    __slots__ = ("spec", "run", "jobs", "run_bytes", "run_bytes_nopr", "job_bytes")
+
+
+class Repo:
+    def __init__(self, cfg, host):
+        self.cfg = cfg = deep_merge(REPO_DEFAULTS, cfg)
+        self.full_name = cfg["full_name"]
+        self.owner, self.name = self.full_name.split("/", 1)
+        self.host = host
+        crc = zlib.crc32(self.full_name.encode())
+        self.id = int(cfg.get("id") or 100000000 + crc % 800000000)
+        self.seed = cfg["seed"]
+        owner_type = "Organization" if crc % 2 else "User"
+        self.owner_user = user_obj(host, self.owner, 1000000 + crc % 9000000, owner_type)
+        self.simple = simple_repo(host, self.id, self.full_name, self.owner_user,
+                                  cfg["private"], None if crc % 3 else "Demo é 🚀, \"quoted\"",
+                                  False)
+        fork_owner = user_obj(host, "contrib-user", 20002002, "User")
+        self.fork = simple_repo(host, self.id + 7919, "contrib-user/" + self.name, fork_owner,
+                                False, None, True)
+        self.run_base = 6000000000 + (crc % 1000) * 10000000   # run ids > 2^32
+        self.job_base = 20000000000 + (crc % 1000) * 1000000000
+        self.suite_base = 15000000000 + (crc % 1000) * 10000000
+        self.workflows = []
+        for k in range(max(1, int(cfg["workflows"]))):
+            if k < len(WORKFLOW_TEMPLATES):
+                wname, wfile, events = WORKFLOW_TEMPLATES[k]
+            else:
+                wname, wfile, events = "Workflow %d" % k, "workflow-%d.yml" % k, ["push"]
+            wid = 50000000 + (crc % 10000) * 100 + k
+            off = OFFSETS[k % len(OFFSETS)]
+            created = _timegm(2023, 5, 1 + k, 10, 48, 32)
+            self.workflows.append({
+                "id": wid, "node_id": node("W", wid), "name": wname,
+                "path": ".github/workflows/" + wfile, "state": "active",
+                "created_at": iso_offset(created, off), "updated_at": iso_offset(created + 86400 * k, off),
+                "url": "%s/repos/%s/actions/workflows/%d" % (host, self.full_name, wid),
+                "html_url": "https://github.com/%s/blob/main/.github/workflows/%s" % (self.full_name, wfile),
+                "badge_url": "https://github.com/%s/workflows/%s/badge.svg" % (self.full_name, quote(wname)),
+                "_events": events, "_file": wfile,
+            })
+        self.workflow_bytes = [json.dumps({k: v for k, v in w.items() if not k.startswith("_")},
+                                          ensure_ascii=False, separators=(",", ":")).encode()
+                               for w in self.workflows]
+        self.run_numbers = [0] * len(self.workflows)
+        self.states = []          # index order, 0 = oldest
+        self.by_id = {}
+        self.sorted = []          # newest first; replaced (never mutated) so readers see a snapshot
+        self.last_created = None
+        self.start = parse_time(cfg["start"])[0]
+        n = int(cfg["runs"])
+        old_n = cfg["old_runs"] if cfg["old_runs"] is not None else (2 if n >= 10 else 0)
+        n_q = min(int(cfg["queued"]), n)
+        n_ip = min(int(cfg["in_progress"]), n - n_q)
+        specs = [self._new_spec(i, old=i < old_n) for i in range(n)]
+        for i in range(n - n_q - n_ip, n - n_q):
+            specs[i]["status"] = "in_progress"
+        for i in range(n - n_q, n):
+            specs[i]["status"] = "queued"
+        for sp in specs:
+            if sp["status"] != "completed" and sp["conclusion"] == "skipped":
+                sp["conclusion"] = "success"   # an unfinished run will not end up skipped
+        if cfg["quirks"]:
+            self._plant_quirks(specs, [i for i in range(old_n, n - n_q - n_ip)])
+        for sp in specs:
+            self._add_state(sp)
+        self._resort()
+
+    # ---- generation -----------------------------------------------------------------
+
+    def _rng(self, *parts):
+        return random.Random("|".join(map(str, (self.seed, self.full_name) + parts)))
+
+    def _new_spec(self, i, old=False):
+        rng = self._rng("run", i)
+        weights = [3] + [1] * (len(self.workflows) - 1)
+        wf = rng.choices(range(len(self.workflows)), weights)[0]
+        self.run_numbers[wf] += 1
+        event = rng.choice(self.workflows[wf]["_events"])
+        actor = rng.choice(ACTORS[:3])
+        pr = None
+        fork = None
+        if event == "pull_request":
+            branch = rng.choice(PR_BRANCHES)
+            if branch.startswith("dependabot/"):
+                actor = ACTORS[3]
+            elif branch.startswith("renovate/"):
+                actor = ACTORS[5]
+            pr = 100 + i
+            if rng.random() < 0.1:
+                fork = "fork"       # fork PRs list no pull_requests and a different head repo
+        elif event == "schedule":
+            branch = "main"
+            actor = ACTORS[0]
+        elif event == "workflow_dispatch":
+            branch = rng.choice(["main", "develop"])
+        elif event == "release":
+            branch = "v1.%d.0" % self.run_numbers[wf]
+        else:
+            branch = rng.choice(BRANCHES)
+            if rng.random() < 0.05:
+                actor = ACTORS[4]
+        created = self.start + i * int(self.cfg["spacing_s"]) + rng.randint(0, max(0, int(self.cfg["spacing_s"]) // 3))
+        if self.last_created is not None:
+            if rng.random() < 0.1:
+                created = self.last_created   # several runs may share a second
+            created = max(created, self.last_created)
+        self.last_created = created
+        r = rng.random()
+        attempt = 3 if r < 0.02 else 2 if r < 0.08 else 1
+        big = self.cfg["big_runs"]
+        jobs_n = int(big[str(i)]) if str(i) in big else rng.randint(int(self.cfg["jobs_min"]), int(self.cfg["jobs_max"]))
+        return {
+            "i": i, "id": self.run_base + i * 1000 + rng.randint(0, 999), "wf": wf,
+            "run_number": self.run_numbers[wf], "event": event, "branch": branch,
+            "sha": sha1(self.full_name, "sha", i), "msg": rng.randrange(len(MESSAGES)),
+            "author": rng.randrange(len(AUTHORS)), "actor": actor,
+            "trigger": rng.choice(ACTORS[:3]) if attempt > 1 else actor,
+            "created": created, "attempt": 1 if old else attempt,
+            "rerun_delay": rng.randint(600, 7200), "status": "completed",
+            "conclusion": rng.choice(CONCLUSIONS), "old": old, "commit_null": rng.random() < 0.01,
+            "pr": pr, "fork": fork, "jobs_n": jobs_n,
+            "style": rng.choice(["offset", "offset", "milliz", "plain"]),
+            "offset": rng.choice(OFFSETS), "refwf": rng.random() < 0.05, "odd_step": False,
+            "gen": 0,   # bumped by rerun so jobs regenerate
+        }
+
+    def _plant_quirks(self, specs, regular):
+        """Make sure the rare shapes exist at least once (the miner must cope with each)."""
+        if len(regular) < 12:
+            return
+        pick = lambda k: specs[regular[(k * len(regular)) // 12]]
+        pick(1)["branch"] = None
+        pick(2)["commit_null"] = True
+        s = pick(3)
+        s["attempt"], s["trigger"] = 2, ACTORS[1]
+        s = pick(4)
+        s["attempt"], s["trigger"] = 3, ACTORS[2]
+        s = pick(5)
+        s["event"], s["branch"], s["pr"] = "push", 'feature/x,y "quoted"', None
+        s["msg"] = 1  # the multi-line, comma and quote commit message
+        s = pick(6)
+        s["event"], s["pr"], s["fork"], s["branch"] = "pull_request", 900 + s["i"], "deleted", "dependabot/npm/x"
+        s = pick(7)
+        s["odd_step"], s["jobs_n"], s["conclusion"], s["style"] = True, max(s["jobs_n"], 1), "success", "offset"
+        s = pick(8)
+        s["event"], s["pr"], s["fork"], s["branch"] = "pull_request", 800 + s["i"], None, "feature/login-form"
+        s = pick(9)
+        s["style"], s["offset"], s["jobs_n"] = "offset", 330, max(s["jobs_n"], 2)
+        s = pick(10)
+        s["style"], s["jobs_n"] = "milliz", max(s["jobs_n"], 2)
+        pick(11)["actor"] = ACTORS[3]
+
+    def _make_steps(self, rng, sp, start_s, outcome, odd):
+        """Steps as millisecond timelines: (name, number, conclusion, start_ms, end_ms)."""
+        ms_mode = sp["style"] == "milliz"
+        cur = start_s * 1000 + (rng.randint(0, 999) if ms_mode else 0)
+        main = ["Set up job"] + STEP_MAIN[:rng.randint(2, len(STEP_MAIN))]
+        fail_at = rng.randint(2, len(main) - 1) if outcome != "success" else None
+        steps = []
+        num = 0
+
+        def skipped(name):
+            # Real skipped steps carry either no times or start == end.
+            t = None if rng.random() < 0.5 else cur
+            return [name, num, "skipped", t, t]
+
+        for idx, name in enumerate(main):
+            num += 1
+            if fail_at is not None and idx > fail_at:
+                steps.append(skipped(name))
+                continue
+            if fail_at is None and name.startswith("Upload") and rng.random() < 0.4:
+                steps.append(skipped(name))
+                continue
+            dur = rng.randint(0, 90) * 1000 + (rng.randint(0, 999) if ms_mode else 0)
+            conc = "success"
+            if idx == fail_at:
+                conc = "failure" if outcome == "failure" else "cancelled"
+            steps.append([name, num, conc, cur, cur + dur])
+            cur += dur + (rng.randint(0, 400) if ms_mode else rng.choice([0, 1000]))
+        num += rng.randint(3, 6)  # post steps are numbered after a gap
+        for name in STEP_POST:
+            num += 1
+            dur = rng.randint(0, 3) * 1000 + (rng.randint(0, 999) if ms_mode else 0)
+            steps.append([name, num, "success", cur, cur + dur])
+            cur += dur
+        if odd:
+            # One real recorded step has completed_at before started_at.
+            s = steps[1] if steps[1][3] is not None else steps[0]
+            s[4] = s[3] - 1000
+        return steps, cur
+
+    def _job_names(self, n):
+        if n <= len(JOB_POOL):
+            return JOB_POOL[:n]
+        return JOB_POOL + ["shard (%d/%d, ubuntu-latest)" % (k, n) for k in range(1, n - len(JOB_POOL) + 1)]
+
+    def _timeline(self, sp):
+        """The run's full (as if completed) timeline → (run_started, jobs, end)."""
+        rng = self._rng("jobs", sp["i"], sp["attempt"], sp["gen"])
+        run_started = sp["created"] + (sp["rerun_delay"] * (sp["attempt"] - 1) if sp["attempt"] > 1 else 0)
+        concl = sp["conclusion"]
+        n = sp["jobs_n"]
+        bad = rng.randrange(n) if n and concl in ("failure", "cancelled", "timed_out") else -1
+        jobs = []
+        prev_end = run_started
+        for j, name in enumerate(self._job_names(n)):
+            created = run_started + rng.randint(0, 3)
+            if concl == "skipped":
+                jobs.append({"j": j, "name": name, "created": created, "started": created,
+                             "completed": created, "conclusion": "skipped", "steps": []})
+                continue
+            if j and rng.random() < 0.25:
+                start = max(prev_end, created) + rng.randint(1, 5)   # a `needs:` chain
+            else:
+                start = created + rng.randint(2, 25)
+            outcome = concl if j == bad else "success"
+            steps, end_ms = self._make_steps(rng, sp, start, outcome, sp["odd_step"] and j == 0)
+            completed = -(-end_ms // 1000) + rng.randint(0, 2)
+            prev_end = completed
+            jobs.append({"j": j, "name": name, "created": created, "started": start,
+                         "completed": completed, "conclusion": outcome, "steps": steps,
+                         "runner": rng.randint(1, 999), "selfhosted": rng.random() < 0.1})
+        end = max([jb["completed"] for jb in jobs] or [run_started + rng.randint(2, 20)])
+        return run_started, jobs, end + rng.randint(1, 8)
+
+    def _materialize(self, sp):
+        """spec → (run object, job objects), applying the in-progress cut when unfinished."""
+        host, fn = self.host, self.full_name
+        wf = self.workflows[sp["wf"]]
+        run_started, tl, end = self._timeline(sp)
+        status = sp["status"]
+        if status == "queued":
+            run_started = sp["created"]
+            cut = run_started - 1          # nothing has started
+            updated = sp["created"] + (sp["i"] % 3)
+        elif status == "in_progress":
+            starts = [jb["started"] for jb in tl]
+            ends = [jb["completed"] for jb in tl]
+            cut = (min(starts) + (max(ends) - min(starts)) // 2) if tl else run_started + 1
+            if tl and cut >= max(ends):
+                cut = max(ends) - 1          # at least the last job is still running
+            updated = max(cut, run_started)
+        else:
+            cut = None
+            updated = end
+        rid = sp["id"]
+        run_url = "%s/repos/%s/actions/runs/%d" % (host, fn, rid)
+        jobs = [self._job_obj(sp, wf, jb, rid, run_url, cut) for jb in tl]
+
+        msg = MESSAGES[sp["msg"]]
+        if sp["event"] == "pull_request" and sp["pr"]:
+            title = PR_TITLES[sp["pr"] % len(PR_TITLES)]
+        elif sp["event"] == "schedule":
+            title = wf["name"]
+        else:
+            title = msg.split("\n")[0].rstrip("\r")
+        if len(title) > 70:
+            title = title[:70] + "…"
+        suite = self.suite_base + sp["i"] * 10 + sp["gen"]
+        ts = iso(sp["created"] - 2 - sp["i"] % 50)
+        a_name, a_mail = AUTHORS[sp["author"]]
+        head_commit = None if sp["commit_null"] else {
+            "id": sp["sha"], "tree_id": sha1(fn, "tree", sp["i"]), "message": msg, "timestamp": ts,
+            "author": {"name": a_name, "email": a_mail},
+            "committer": {"name": "GitHub", "email": "noreply@github.com"},
+        }
+        head_repo = self.simple if sp["fork"] is None else self.fork if sp["fork"] == "fork" else None
+        old = sp["old"]
+        r = {"id": rid}
+        if not old:
+            r["name"] = wf["name"]
+        r["node_id"] = "MDExOldvcmtmbG93UnVu" + b64(str(rid)) if old else node("WFR", rid)
+        r["head_branch"] = sp["branch"]
+        r["head_sha"] = sp["sha"]
+        if not old:
+            r["path"] = wf["path"]
+            r["display_title"] = title
+        r["run_number"] = sp["run_number"]
+        r["event"] = sp["event"]
+        r["status"] = status
+        r["conclusion"] = sp["conclusion"] if status == "completed" else None
+        r["workflow_id"] = wf["id"]
+        r["check_suite_id"] = suite
+        r["check_suite_node_id"] = node("CS", suite)
+        r["url"] = run_url
+        r["html_url"] = "https://github.com/%s/actions/runs/%d" % (fn, rid)
+        r["pull_requests"] = []
+        if sp["pr"] and sp["fork"] is None:
+            r["pull_requests"] = [self._pr_obj(sp)]
+        r["created_at"] = iso(sp["created"])
+        r["updated_at"] = iso(updated)
+        if not old:
+            r["actor"] = user_obj(host, *sp["actor"])
+            r["run_attempt"] = sp["attempt"]
+            r["referenced_workflows"] = [{
+                "path": "octo/shared-workflows/.github/workflows/reusable.yml@v2",
+                "sha": sha1("refwf", sp["i"]), "ref": "refs/tags/v2"}] if sp["refwf"] else []
+            r["run_started_at"] = iso(run_started)
+            r["triggering_actor"] = user_obj(host, *sp["trigger"])
+        r["jobs_url"] = run_url + "/jobs"
+        r["logs_url"] = run_url + "/logs"
+        r["check_suite_url"] = "%s/repos/%s/check-suites/%d" % (host, fn, suite)
+        r["artifacts_url"] = run_url + "/artifacts"
+        r["cancel_url"] = run_url + "/cancel"
+        r["rerun_url"] = run_url + "/rerun"
+        if not old:
+            r["previous_attempt_url"] = ("%s/attempts/%d" % (run_url, sp["attempt"] - 1)
+                                         if sp["attempt"] > 1 else None)
+        r["workflow_url"] = "%s/repos/%s/actions/workflows/%d" % (host, fn, wf["id"])
+        r["head_commit"] = head_commit
+        r["repository"] = self.simple
+        r["head_repository"] = head_repo
+        return r, jobs
+
+    def _pr_obj(self, sp):
+        base = {"id": self.id, "url": self.simple["url"], "name": self.name}
+        return {"url": "%s/repos/%s/pulls/%d" % (self.host, self.full_name, sp["pr"]),
+                "id": 1500000000 + sp["pr"], "number": sp["pr"],
+                "head": {"ref": sp["branch"], "sha": sp["sha"], "repo": base},
+                "base": {"ref": "main", "sha": sha1(self.full_name, "base", sp["i"]), "repo": base}}
+
+    def _job_obj(self, sp, wf, jb, rid, run_url, cut):
+        host, fn = self.host, self.full_name
+        jid = self.job_base + sp["i"] * 10000 + (sp["attempt"] - 1 + sp["gen"] * 3) % 10 * 1000 + jb["j"]
+        started, completed, conclusion, status = jb["started"], jb["completed"], jb["conclusion"], "completed"
+        style, off = sp["style"], sp["offset"]
+        steps = []
+        for name, num, conc, s_ms, e_ms in jb["steps"]:
+            steps.append({"name": name, "status": "completed", "conclusion": conc, "number": num,
+                          "started_at": iso_step(s_ms, style, off),
+                          "completed_at": iso_step(e_ms, style, off)})
+        if cut is not None and completed > cut:
+            conclusion, completed = None, None
+            if started > cut:
+                status, started, steps = "queued", None, []
+            else:
+                status = "in_progress"
+                cut_ms = cut * 1000
+                done = True
+                for st, (_, _, _, s_ms, e_ms) in zip(steps, jb["steps"]):
+                    if s_ms is None:                   # timeless skipped step
+                        if not done:
+                            st.update(status="queued", conclusion=None)
+                    elif e_ms is not None and max(s_ms, e_ms) <= cut_ms and done:
+                        pass
+                    elif s_ms <= cut_ms and done:
+                        st.update(status="in_progress", conclusion=None, completed_at=None)
+                        done = False
+                    else:
+                        st.update(status="queued", conclusion=None, started_at=None, completed_at=None)
+                        done = False
+        j = {"id": jid, "run_id": rid}
+        if not sp["old"]:
+            j["workflow_name"] = wf["name"]
+            j["head_branch"] = sp["branch"]
+        j["run_url"] = run_url
+        if not sp["old"]:
+            j["run_attempt"] = sp["attempt"]
+        j["node_id"] = node("CR", jid)
+        j["head_sha"] = sp["sha"]
+        j["url"] = "%s/repos/%s/actions/jobs/%d" % (host, fn, jid)
+        j["html_url"] = "https://github.com/%s/actions/runs/%d/job/%d" % (fn, rid, jid)
+        j["status"] = status
+        j["conclusion"] = conclusion
+        if not sp["old"]:
+            j["created_at"] = iso(jb["created"])
+        j["started_at"] = iso(started) if started is not None else None
+        j["completed_at"] = iso(completed) if completed is not None else None
+        j["name"] = jb["name"]
+        j["steps"] = steps
+        j["check_run_url"] = "%s/repos/%s/check-runs/%d" % (host, fn, jid)
+        assigned = status != "queued" and not sp["old"]
+        if jb.get("selfhosted"):
+            j["labels"] = ["self-hosted", "linux", "x64"]
+            group = (1, "Default")
+        else:
+            j["labels"] = [("windows-latest" if "windows" in jb["name"] else
+                            "macos-14" if "macos" in jb["name"] else "ubuntu-latest")]
+            group = (2, "GitHub Actions")
+        if sp["old"]:
+            j["labels"] = []
+        n = jb.get("runner", 0)
+        j["runner_id"] = n if assigned else None
+        j["runner_name"] = ("GitHub Actions %d" % n) if assigned else None
+        j["runner_group_id"] = group[0] if assigned else None
+        j["runner_group_name"] = group[1] if assigned else None
+        return j
+
+    # ---- state ----------------------------------------------------------------------
+
+    def _add_state(self, sp):
+        st = RunState()
+        st.spec = sp
+        self._render(st)
+        self.states.append(st)
+        self.by_id[sp["id"]] = st
+
+    def _render(self, st):
+        run, jobs = self._materialize(st.spec)
+        st.run, st.jobs = run, jobs
+        dump = lambda o: json.dumps(o, ensure_ascii=False, separators=(",", ":")).encode()
+        st.run_bytes = dump(run)
+        if run["pull_requests"]:
+            st.run_bytes_nopr = dump(dict(run, pull_requests=[]))
+        else:
+            st.run_bytes_nopr = st.run_bytes
+        st.job_bytes = [dump(j) for j in jobs]
+
+    def _resort(self):
+        self.sorted = sorted(self.states, key=lambda s: (-s.spec["created"], -s.spec["id"]))
+
+    def add_runs(self, count):
+        for _ in range(count):
+            self._add_state(self._new_spec(len(self.states)))
+        self._resort()
+
+    def complete_runs(self):
+        changed = 0
+        for st in self.states:
+            if st.spec["status"] != "completed":
+                st.spec["status"] = "completed"
+                self._render(st)
+                changed += 1
+        return changed
+
+    def rerun(self, run_id):
+        st = self.by_id.get(run_id)
+        if st is None:
+            return None
+        sp = st.spec
+        prev_updated = parse_time(st.run["updated_at"])[0]
+        rng = self._rng("rerun", sp["i"], sp["gen"])
+        sp["gen"] += 1
+        sp["attempt"] = (sp["attempt"] if not sp["old"] else 1) + 1
+        sp["old"] = False
+        sp["status"] = "completed"
+        sp["conclusion"] = rng.choice(["success", "success", "failure"])
+        sp["trigger"] = rng.choice(ACTORS[:3])
+        # the new attempt starts after the previous one was last updated
+        gap = prev_updated + rng.randint(60, 900) - sp["created"]
+        sp["rerun_delay"] = max(sp["rerun_delay"], -(-gap // (sp["attempt"] - 1)))
+        self._render(st)
+        return st.run
+
+
+# --------------------------------------------------------------------------------------
+# The simulator (state shared by all handler threads)
+# --------------------------------------------------------------------------------------
+
+class Reply:
+    __slots__ = ("status", "headers", "body", "etag", "kind")
+
+    def __init__(self, status, body=b"", headers=None, etag=None, kind=None):
+        self.status, self.body, self.headers, self.etag, self.kind = status, body, headers or [], etag, kind
+
+
+def jbody(obj):
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def err(status, message, doc=DOC_ROOT, kind=None):
+    return Reply(status, jbody({"message": message, "documentation_url": doc}), kind=kind)
+
+
+class Simulator:
+    def __init__(self, scenario, log_path=None):
+        self.lock = threading.Lock()
+        self.port = 0
+        self.log_file = open(log_path, "a", encoding="utf-8") if log_path else None
+        self.configure(scenario, initial=True)
+        self.seq = 0
+        self.reset_stats()
+        self.win_end = None
+        self.used = 0
+        self.penalty = (0.0, 0.0)      # (start, until) in monotonic seconds
+        self.recent = deque()          # arrival times, for per_minute
+
+    def configure(self, scenario, initial=False):
+        """Apply a scenario (initially) or a partial update (POST /_sim/config)."""
+        if initial:
+            self.sc = deep_merge(DEFAULTS, scenario)
+            host = self.sc["payload_host"].rstrip("/")
+            self.repos = {}
+            for rc in self.sc["repos"]:
+                repo = Repo(rc, host)
+                self.repos[repo.full_name.lower()] = repo
+            self.repos_by_id = {r.id: r for r in self.repos.values()}
+        else:
+            scenario = {k: v for k, v in scenario.items() if k != "repos"}
+            self.sc = deep_merge(self.sc, scenario)
+        # each fault keeps its own remaining count
+        self.faults = [dict(f, _left=int(f.get("times", 1)), _re=re.compile(f.get("path_regex", "")))
+                       for f in self.sc["faults"]]
+        self.tokens = set(self.sc["tokens"])
+        self.cache = {}
+
+    def reset_stats(self):
+        with self.lock:
+            self.log = []
+            self.stats = {"requests": 0, "max_in_flight": 0, "violations": 0, "by_status": {},
+                          "secondary_answers": 0, "primary_403": 0, "not_modified": 0,
+                          "faults_injected": 0}
+            self.in_flight = getattr(self, "in_flight", 0)
+
+    # ---- rate limits ----------------------------------------------------------------
+
+    def _roll(self, now):
+        """Primary window: starts at the first request after the previous one ended and
+        resets at an integer epoch second, so waiting until X-RateLimit-Reset is enough."""
+        if self.win_end is None or now >= self.win_end:
+            self.win_end = math.ceil(now + float(self.sc["rate_limit"]["window_s"]))
+            self.used = 0
+
+    def _rate_headers(self):
+        limit = int(self.sc["rate_limit"]["limit"])
+        return [("X-RateLimit-Limit", str(limit)),
+                ("X-RateLimit-Remaining", str(max(0, limit - self.used))),
+                ("X-RateLimit-Reset", str(int(self.win_end))),
+                ("X-RateLimit-Used", str(self.used)),
+                ("X-RateLimit-Resource", "core")]
+
+    def _secondary_reason(self, seq, arrived, in_flight):
+        """Why this request hits a secondary limit (None if it does not), and whether
+        that counts as a client violation."""
+        sec = self.sc["secondary"]
+        p_start, p_until = self.penalty
+        if sec.get("penalty", True) and p_start + sec.get("grace_ms", 100) / 1000.0 <= arrived < p_until:
+            return "penalty", True
+        if seq in sec.get("at_requests", []):
+            return "injected", False
+        if sec.get("max_concurrent") and in_flight > sec["max_concurrent"]:
+            return "concurrency", True
+        if sec.get("per_minute"):
+            while self.recent and self.recent[0] < arrived - 60:
+                self.recent.popleft()
+            if len(self.recent) > sec["per_minute"]:
+                return "per_minute", True
+        return None, False
+
+    # ---- routing --------------------------------------------------------------------
+
+    ROUTE = re.compile(r"^/(?:repos/([^/]+)/([^/]+)|repositories/(\d+))(/.*)?$")
+
+    def route(self, path, raw_q, query):
+        if path == "/rate_limit":
+            return None, "rate_limit"
+        m = self.ROUTE.match(path)
+        if not m:
+            return err(404, "Not Found"), None
+        if m.group(3):
+            repo = self.repos_by_id.get(int(m.group(3)))
+        else:
+            repo = self.repos.get((unquote(m.group(1)) + "/" + unquote(m.group(2))).lower())
+        if repo is None:
+            return err(404, "Not Found", DOC_RUNS), None
+        rest = m.group(4) or ""
+        key = (repo.full_name, rest, raw_q)
+        hit = self.cache.get(key)
+        if hit is not None and hit[0] is repo.sorted:
+            return hit[1], None
+        snapshot = repo.sorted
+        rep = self._compute(repo, snapshot, rest, raw_q, query)
+        if rep.status == 200:
+            if len(self.cache) > 20000:
+                self.cache.clear()
+            self.cache[key] = (snapshot, rep)
+        return rep, None
+
+    def _page_args(self, query):
+        def num(name, default):
+            try:
+                v = int(query.get(name, default))
+            except (TypeError, ValueError):
+                return default
+            return v if v >= 1 else default
+        return min(num("per_page", 30), 100), num("page", 1)
+
+    def _link(self, base, raw_q, page, last):
+        """Link header like GitHub's: other parameters kept in request order, page replaced
+        in place or appended; rels prev, next, last, first."""
+        pairs = parse_qsl(raw_q, keep_blank_values=True)
+
+        def url(p):
+            out, done = [], False
+            for k, v in pairs:
+                if k == "page":
+                    if not done:
+                        out.append(("page", str(p)))
+                        done = True
+                    continue
+                out.append((k, v))
+            if not done:
+                out.append(("page", str(p)))
+            qs = "&".join(quote(k, safe="") + "=" + quote(v, safe="") for k, v in out)
+            return "<http://127.0.0.1:%d%s?%s>" % (self.port, base, qs)
+
+        rels = []
+        if page > 1:
+            rels.append(url(page - 1) + '; rel="prev"')
+        if page < last:
+            rels.append(url(page + 1) + '; rel="next"')
+            rels.append(url(last) + '; rel="last"')
+        if page > 1:
+            rels.append(url(1) + '; rel="first"')
+        return ", ".join(rels)
+
+    def _envelope(self, key, total, items):
+        return b'{"total_count":%d,"%s":[' % (total, key.encode()) + b",".join(items) + b"]}"
+
+    def _compute(self, repo, snapshot, rest, raw_q, query):
+        base = "/repositories/%d" % repo.id
+        per_page, page = self._page_args(query)
+        if rest == "":
+            r = dict(repo.simple)
+            r.update({"default_branch": "main", "visibility": "private" if repo.cfg["private"] else "public"})
+            return Reply(200, jbody(r))
+        if rest == "/actions/workflows":
+            total = len(repo.workflows)
+            items = repo.workflow_bytes[(page - 1) * per_page: page * per_page]
+            last = max(1, math.ceil(total / per_page))
+            body = self._envelope("workflows", total, items)
+            return Reply(200, body, [("Link", self._link(base + rest, raw_q, page, last))])
+        m = re.match(r"^/actions/workflows/([^/]+)/runs$", rest)
+        if rest == "/actions/runs" or m:
+            runs = snapshot
+            if m:
+                wid = unquote(m.group(1))
+                wf = [k for k, w in enumerate(repo.workflows) if str(w["id"]) == wid or w["_file"] == wid]
+                if not wf:
+                    return err(404, "Not Found", DOC_RUNS)
+                runs = [s for s in runs if s.spec["wf"] == wf[0]]
+            filtered = False
+            if "created" in query:
+                rng = parse_created(query["created"])
+                if rng is None:
+                    return err(422, "Validation Failed: invalid created filter %r" % query["created"], DOC_RUNS)
+                lo, hi = rng
+                runs = [s for s in runs if lo <= s.spec["created"] <= hi]
+                filtered = True
+            for name, get in (("status", lambda r: (r["status"], r["conclusion"])),
+                              ("branch", lambda r: (r["head_branch"],)),
+                              ("event", lambda r: (r["event"],)),
+                              ("actor", lambda r: ((r.get("actor") or {}).get("login"),)),
+                              ("head_sha", lambda r: (r["head_sha"],))):
+                if name in query:
+                    v = query[name]
+                    runs = [s for s in runs if v in get(s.run)]
+                    filtered = filtered or name != "head_sha"
+            total = len(runs)
+            start = (page - 1) * per_page
+            if filtered:
+                cap = int(self.sc["caps"]["filtered"])
+                items = runs[start:min(start + per_page, cap)] if start < cap else []
+            else:
+                cap = int(self.sc["caps"]["unfiltered"])
+                if start >= cap:
+                    return err(422, "Pagination is limited for this resource", DOC_RUNS)
+                items = runs[start:min(start + per_page, cap)]
+            nopr = str(query.get("exclude_pull_requests", "")).lower() == "true"
+            body = self._envelope("workflow_runs", total,
+                                  [s.run_bytes_nopr if nopr else s.run_bytes for s in items])
+            last = max(1, math.ceil(min(total, cap) / per_page))
+            headers = []
+            link = self._link(base + rest, raw_q, page, last)
+            if link:
+                headers.append(("Link", link))
+            return Reply(200, body, headers)
+        m = re.match(r"^/actions/runs/(\d+)(/jobs)?$", rest)
+        if m:
+            st = repo.by_id.get(int(m.group(1)))
+            if st is None:
+                return err(404, "Not Found", DOC_ROOT)
+            if not m.group(2):
+                nopr = str(query.get("exclude_pull_requests", "")).lower() == "true"
+                return Reply(200, st.run_bytes_nopr if nopr else st.run_bytes)
+            if query.get("filter", "latest") not in ("latest", "all"):
+                return err(422, "Validation Failed: filter must be latest or all", DOC_ROOT)
+            total = len(st.job_bytes)
+            items = st.job_bytes[(page - 1) * per_page: page * per_page]
+            last = max(1, math.ceil(total / per_page))
+            headers = []
+            link = self._link(base + rest, raw_q, page, last)
+            if link:
+                headers.append(("Link", link))
+            return Reply(200, self._envelope("jobs", total, items), headers)
+        return err(404, "Not Found")
+
+    # ---- the API request path -------------------------------------------------------
+
+    def api(self, h, method, path, raw_q):
+        """Answer one API request on handler h; returns (Reply, log fields)."""
+        arrived = time.monotonic()
+        with self.lock:
+            self.seq += 1
+            seq = self.seq
+            self.in_flight += 1
+            in_flight = self.in_flight
+            self.stats["requests"] += 1
+            self.stats["max_in_flight"] = max(self.stats["max_in_flight"], in_flight)
+            self.recent.append(arrived)
+        entry = {"seq": seq, "method": method, "path": path, "query": self._query_dict(raw_q),
+                 "status": None, "t_start": arrived, "t_end": None, "in_flight": in_flight}
+        try:
+            latency = float(self.sc.get("latency_ms") or 0)
+            if latency:
+                time.sleep(latency / 1000.0)
+            rep, extra = self._decide(h, method, path, raw_q, seq, arrived, in_flight, entry)
+            return rep, entry, extra
+        except BaseException:
+            with self.lock:
+                self.in_flight -= 1
+            raise
+
+    @staticmethod
+    def _query_dict(raw_q):
+        q = {}
+        for k, v in parse_qsl(raw_q, keep_blank_values=True):
+            if k in q:
+                q[k] = (q[k] if isinstance(q[k], list) else [q[k]]) + [v]
+            else:
+                q[k] = v
+        return q
+
+    def _decide(self, h, method, path, raw_q, seq, arrived, in_flight, entry):
+        hdr = h.headers
+        auth = hdr.get("Authorization", "")
+        parts = auth.split(None, 1)
+        token_ok = len(parts) == 2 and parts[0].lower() in ("bearer", "token") and parts[1].strip() in self.tokens
+        entry["token_ok"] = token_ok
+        entry["headers"] = {k: hdr[k] for k in ("user-agent", "accept", "x-github-api-version",
+                                                "accept-encoding", "if-none-match") if k in hdr}
+        query = {k: (v[-1] if isinstance(v, list) else v) for k, v in entry["query"].items()}
+        with self.lock:
+            self._roll(time.time())
+            rate = self._rate_headers()
+        if self.sc.get("require_user_agent", True) and not hdr.get("User-Agent"):
+            return Reply(403, MSG_NO_UA.encode(), [("Content-Type", "text/html; charset=utf-8")], kind="no_ua"), None
+        if not token_ok:
+            return Reply(401, jbody({"message": "Bad credentials", "documentation_url": DOC_ROOT}),
+                         rate, kind="auth"), None
+        if method != "GET":
+            return err(404, "Not Found"), None
+
+        with self.lock:
+            reason, violation = self._secondary_reason(seq, arrived, in_flight)
+            if reason:
+                sec = self.sc["secondary"]
+                now = time.monotonic()
+                self.penalty = (now, now + float(sec.get("retry_after", 60)))
+                self.stats["secondary_answers"] += 1
+                self.stats["violations"] += 1 if violation else 0
+                if self.used < int(self.sc["rate_limit"]["limit"]):
+                    self.used += 1
+                rep = err(int(sec.get("status", 403)), MSG_SECONDARY, DOC_SECONDARY, kind="secondary:" + reason)
+                rep.headers = self._rate_headers()
+                if sec.get("send_retry_after", True):
+                    rep.headers.append(("Retry-After", str(sec.get("retry_after", 60))))
+                return rep, None
+
+        rep, special = self.route(path, raw_q, query)
+        if special == "rate_limit":
+            with self.lock:
+                limit = int(self.sc["rate_limit"]["limit"])
+                core = {"limit": limit, "remaining": max(0, limit - self.used), "reset": int(self.win_end),
+                        "used": self.used, "resource": "core"}
+            body = jbody({"resources": {"core": core}, "rate": core})
+            return Reply(200, body, self._rate_headers_locked()), None   # free, like GitHub
+
+        etag = None
+        if rep.status == 200:
+            etag = rep.etag or 'W/"%s"' % hashlib.sha256(rep.body).hexdigest()
+            rep.etag = etag
+        with self.lock:
+            inm = hdr.get("If-None-Match")
+            if etag and inm and etag in [t.strip() for t in inm.split(",")]:
+                self.stats["not_modified"] += 1
+                return Reply(304, b"", self._rate_headers() + [("ETag", etag)], kind="not_modified"), None
+            limit = int(self.sc["rate_limit"]["limit"])
+            if self.used >= limit:
+                self.stats["violations"] += 1
+                self.stats["primary_403"] += 1
+                r = err(403, "API rate limit exceeded for user ID 1.", DOC_PRIMARY, kind="primary")
+                r.headers = self._rate_headers()
+                return r, None
+            fault = None
+            for f in self.faults:
+                if f["_left"] > 0 and f["_re"].search(path) and f.get("method", method) == method:
+                    f["_left"] -= 1
+                    fault = f
+                    break
+            if fault is None or fault.get("kind", "status") != "reset":
+                self.used += 1
+            rate = self._rate_headers()
+        if fault is not None:
+            self.stats["faults_injected"] += 1
+            kind = fault.get("kind", "status")
+            if kind == "reset":
+                return Reply(0, kind="fault:reset"), None
+            if kind == "delay":
+                time.sleep(float(fault.get("delay_ms", 1000)) / 1000.0)
+            else:
+                st = int(fault.get("status", 500))
+                body = fault.get("body")
+                r = Reply(st, body.encode() if isinstance(body, str) else
+                          jbody({"message": "Server Error" if st >= 500 else HTTPStatus(st).phrase}),
+                          kind="fault:%d" % st)
+                r.headers = rate
+                return r, None
+        out = Reply(rep.status, rep.body, rate + list(rep.headers), etag=etag, kind=rep.kind)
+        if etag:
+            out.headers.append(("ETag", etag))
+        return out, None
+
+    def _rate_headers_locked(self):
+        with self.lock:
+            return self._rate_headers()
+
+    def finish(self, entry, status, kind):
+        entry["status"] = status
+        entry["t_end"] = time.monotonic()
+        if kind:
+            entry["kind"] = kind
+        with self.lock:
+            self.in_flight -= 1
+            by = self.stats["by_status"]
+            by[str(status)] = by.get(str(status), 0) + 1
+            self.log.append(entry)
+            if self.log_file:
+                self.log_file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                self.log_file.flush()
+
+    # ---- control endpoints ----------------------------------------------------------
+
+    def control(self, method, path, raw_q, body):
+        q = self._query_dict(raw_q)
+        try:
+            req = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {"message": "body is not JSON"}
+        if method == "GET" and path == "/_sim/log":
+            with self.lock:
+                return 200, list(self.log)
+        if method == "GET" and path == "/_sim/stats":
+            with self.lock:
+                return 200, copy.deepcopy(self.stats)
+        if method == "GET" and path == "/_sim/scenario":
+            return 200, self.sc
+        if method == "POST" and path == "/_sim/reset_stats":
+            self.reset_stats()
+            return 200, {"ok": True}
+        if method == "POST" and path == "/_sim/config":
+            with self.lock:
+                self.configure(req)
+            return 200, {"ok": True}
+        name = q.get("repo") if method == "GET" else req.get("repo")
+        repo = self.repos.get(str(name).lower())
+        if repo is None:
+            return 404, {"message": "unknown repo %r" % name}
+        if method == "GET" and path == "/_sim/truth":
+            snap = repo.sorted
+            return 200, {"runs": [s.run for s in snap], "jobs": {str(s.spec["id"]): s.jobs for s in snap}}
+        with self.lock:
+            if method == "POST" and path == "/_sim/add_runs":
+                repo.add_runs(int(req.get("count", 1)))
+                ids = [s.spec["id"] for s in repo.states[-int(req.get("count", 1)):]]
+            elif method == "POST" and path == "/_sim/complete_runs":
+                repo.complete_runs()
+                ids = []
+            elif method == "POST" and path == "/_sim/rerun":
+                if repo.rerun(int(req.get("id", 0))) is None:
+                    return 404, {"message": "unknown run id"}
+                ids = [int(req["id"])]
+            else:
+                return 404, {"message": "unknown control endpoint"}
+            repo._resort()      # new snapshot object → page cache entries go stale
+            self.cache.clear()
+        return 200, {"ok": True, "ids": ids}
+
+
+# --------------------------------------------------------------------------------------
+# HTTP plumbing
+# --------------------------------------------------------------------------------------
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "GitHub.com"
+    sys_version = ""
+    timeout = 120  # idle keep-alive connections do not pin threads forever
+
+    def setup(self):
+        super().setup()
+        # headers and body go out in one write; no Nagle delay on small answers
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_GET(self):
+        self._handle("GET")
+
+    def do_POST(self):
+        self._handle("POST")
+
+    def do_PUT(self):
+        self._handle("PUT")
+
+    def do_DELETE(self):
+        self._handle("DELETE")
+
+    def do_PATCH(self):
+        self._handle("PATCH")
+
+    def _handle(self, method):
+        sim = self.server.sim
+        url = urlsplit(self.path)
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n > 0 else b""
+        if url.path.startswith("/_sim/"):
+            status, obj = sim.control(method, url.path, url.query, body)
+            self._write(status, [("Content-Type", "application/json; charset=utf-8")], jbody(obj))
+            return
+        rep, entry, _ = sim.api(self, method, url.path, url.query)
+        status = rep.status
+        try:
+            if rep.kind == "fault:reset":
+                # close without answering; SO_LINGER 0 turns the close into a TCP RST
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
+                status = 0
+                return
+            headers = list(rep.headers)
+            if not any(k == "Content-Type" for k, _ in headers):
+                headers.insert(0, ("Content-Type", "application/json; charset=utf-8"))
+            headers.append(("X-GitHub-Api-Version-Selected", "2022-11-28"))
+            headers.append(("X-GitHub-Media-Type", "github.v3; format=json"))
+            headers.append(("Vary", "Accept, Authorization, Cookie, X-GitHub-OTP"))
+            headers.append(("Vary", "Accept-Encoding, Accept, X-Requested-With"))
+            payload = rep.body
+            if (status != 304 and len(payload) > 1024 and sim.sc.get("gzip", True)
+                    and "gzip" in self.headers.get("Accept-Encoding", "").lower()):
+                payload = self._gzip(rep)
+                headers.append(("Content-Encoding", "gzip"))
+            self._write(status, headers, payload)
+        except OSError:
+            status = 0
+            self.close_connection = True
+        finally:
+            sim.finish(entry, status, rep.kind)
+
+    def _gzip(self, rep):
+        # replies of 200s are cached per query, so cache their gzip form by ETag as well
+        cache = self.server.sim.cache
+        key = ("gz", rep.etag)
+        hit = cache.get(key) if rep.etag else None
+        if hit is not None:
+            return hit
+        gz = gzip.compress(rep.body, compresslevel=1, mtime=0)
+        if rep.etag:
+            cache[key] = gz
+        return gz
+
+    def _write(self, status, headers, body):
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"
+        out = ["HTTP/1.1 %d %s\r\n" % (status, phrase),
+               "Server: GitHub.com\r\n",
+               "Date: %s\r\n" % formatdate(usegmt=True)]
+        for k, v in headers:
+            out.append("%s: %s\r\n" % (k, v))
+        if status != 304:
+            out.append("Content-Length: %d\r\n" % len(body))
+        if self.close_connection:
+            out.append("Connection: close\r\n")
+        self.wfile.write("".join(out).encode("latin-1") + b"\r\n" + (body if status != 304 else b""))
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 256
+    allow_reuse_address = True
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scenario", help="scenario JSON file")
+    ap.add_argument("--scenario-json", help="scenario JSON inline")
+    ap.add_argument("--port", type=int, default=0, help="0 = ephemeral")
+    ap.add_argument("--port-file", help="written (atomically) with the port once listening")
+    ap.add_argument("--log", help="append one JSON line per API request")
+    a = ap.parse_args(argv)
+    scenario = {}
+    if a.scenario:
+        with open(a.scenario, encoding="utf-8") as f:
+            scenario = json.load(f)
+    if a.scenario_json:
+        scenario = deep_merge(scenario, json.loads(a.scenario_json))
+
+    sim = Simulator(scenario, a.log)
+    srv = Server(("127.0.0.1", a.port), Handler)
+    srv.sim = sim
+    sim.port = srv.server_address[1]
+    if a.port_file:
+        tmp = a.port_file + ".tmp.%d" % os.getpid()
+        with open(tmp, "w") as f:
+            f.write("%d\n" % sim.port)
+        os.replace(tmp, a.port_file)   # readers never see a partial file
+
+    def stop(*_):
+        threading.Thread(target=srv.shutdown, daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        srv.serve_forever(poll_interval=0.1)
+    finally:
+        srv.server_close()
+        if sim.log_file:
+            sim.log_file.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
