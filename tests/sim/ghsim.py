@@ -309,7 +309,7 @@ JOB_POOL = ["build", "test (3.11, ubuntu-latest)", "test (3.12, windows-latest)"
 STEP_MAIN = ["Run actions/checkout@v4", "Set up Python 3.11", "Install dependencies",
              'Run echo "hello, world"', "Run pytest -q --maxfail=1", "Upload coverage, reports"]
 STEP_POST = ["Post Run actions/checkout@v4", "Complete job"]
-CONCLUSIONS = ["success"] * 14 + ["failure"] * 3 + ["cancelled", "skipped", "timed_out"]
+CONCLUSIONS = ["success"] * 40 + ["failure"] * 6 + ["cancelled"] * 2 + ["skipped", "timed_out"]
 OFFSETS = [600, 60, -420, 330, 0, -180]
 
 
