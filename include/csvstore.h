@@ -10,12 +10,16 @@
 #include "record.h"
 #include "runindex.h"
 
-/* Index flags of a run row. */
+/* Index value of a run row: flags in the low byte, updated_at (epoch seconds) above, so a
+ * listing page tells whether a known run changed without reading the CSV again. */
 enum {
 	RX_HAS_JOBS = 1 << 0,   /* total_jobs is filled */
 	RX_INCOMPLETE = 1 << 1, /* status was not "completed" when written */
 	RX_FAILED = 1 << 2,     /* phase 2 gave up on it in this process */
+	RX_SEEN = 1 << 3,       /* listed in this pass (in memory only) */
+	RX_FLAGS = 0xff,
 };
+#define RX_UPDATED(v) ((int64_t)((v) >> 8))
 
 struct csvstore {
 	char *path;
@@ -46,7 +50,7 @@ int csvstore_append(struct csvstore *cs, struct record *const *recs, size_t n);
 typedef bool (*csvstore_patch_fn)(void *ctx, uint32_t repo, int64_t id, struct record *row);
 int csvstore_rewrite(struct csvstore *cs, csvstore_patch_fn patch, void *ctx);
 
-/* The flags a row's values call for. */
+/* The index value a row's values call for (flags and updated_at). */
 uint64_t csvstore_row_flags(const struct record *row);
 
 #endif

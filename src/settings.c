@@ -347,21 +347,21 @@ static const char *token_problem(const char *t)
  */
 static char *api_url_normalize(const char *url)
 {
-	size_t skip, len, host_len;
+	size_t skip = 0, len, host_len;
 	char *copy;
 
 	if (strncasecmp(url, "https://", 8) == 0)
 		skip = 8;
 	else if (strncasecmp(url, "http://", 7) == 0)
 		skip = 7;
-	else
-		goto invalid;
-	for (const char *p = url; *p; p++)
+	for (const char *p = url; skip && *p; p++)
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '?' || *p == '#')
-			goto invalid;
-	host_len = strcspn(url + skip, "/");
-	if (host_len == 0 || memchr(url + skip, '@', host_len))
-		goto invalid;
+			skip = 0;
+	host_len = skip ? strcspn(url + skip, "/") : 0;
+	if (host_len == 0 || memchr(url + skip, '@', host_len)) {
+		errno = EINVAL;
+		return NULL;
+	}
 	len = strlen(url);
 	while (len > skip && url[len - 1] == '/')
 		len--;
@@ -369,9 +369,6 @@ static char *api_url_normalize(const char *url)
 	if (!copy)
 		errno = ENOMEM;
 	return copy;
-invalid:
-	errno = EINVAL;
-	return NULL;
 }
 
 /* http:// to anything but this machine sends the token in clear. */
@@ -411,18 +408,16 @@ static int add_token(struct settings *s, const char *token)
 		if (strcmp(s->tokens[i], token) == 0)
 			return 0;
 	grown = realloc(s->tokens, (s->ntokens + 1) * sizeof(*grown));
-	if (!grown)
-		goto oom;
-	s->tokens = grown;
-	copy = strdup(token);
-	if (!copy)
-		goto oom;
+	if (grown)
+		s->tokens = grown;
+	copy = grown ? strdup(token) : NULL;
+	if (!copy) {
+		out_of_memory();
+		return -1;
+	}
 	msg_add_secret(copy);
 	s->tokens[s->ntokens++] = copy;
 	return 0;
-oom:
-	out_of_memory();
-	return -1;
 }
 
 /* Takes ownership of *r (released when it duplicates an earlier repository). */
@@ -1406,7 +1401,7 @@ static int set_defaults(struct settings *s)
 	return 0;
 }
 
-/* Environment and command line over config.yaml. Takes ownership of cli_api_url. */
+/* Environment and command line over config.yaml. Always takes ownership of cli_api_url. */
 static int apply_overrides(struct settings *s, const struct cli *c, char *cli_api_url,
 			   double cli_watch)
 {
@@ -1445,6 +1440,7 @@ int settings_load(struct settings *s, int argc, char **argv)
 	const char *path;
 	double cli_watch = -1;
 	struct cli cli;
+	int overridden;
 
 	if (set_defaults(s) < 0)
 		goto release_settings;
@@ -1460,12 +1456,11 @@ int settings_load(struct settings *s, int argc, char **argv)
 	    collect_repos(&rc, &cli) < 0 || find_config(&cli, &path) < 0)
 		goto free_api_url;
 	if (path && (config_load(s, path, &tokens_file) < 0 || set_string(&s->config_path, path) < 0))
-		goto free_api_url;
-	if (apply_overrides(s, &cli, cli_api_url, cli_watch) < 0) {
-		cli_api_url = NULL; /* owned by apply_overrides now */
 		goto free_tokens_file;
-	}
-	cli_api_url = NULL;
+	overridden = apply_overrides(s, &cli, cli_api_url, cli_watch);
+	cli_api_url = NULL; /* owned by *s now, even on failure */
+	if (overridden < 0)
+		goto free_tokens_file;
 	if (tokens_file && for_each_line(tokens_file, tokens_file_line, s) < 0)
 		goto free_tokens_file;
 	if (!s->ntokens) {
