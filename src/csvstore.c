@@ -117,6 +117,9 @@ uint64_t csvstore_row_flags(const struct record *row)
 		flags |= RX_HAS_JOBS;
 	if (!row->v[COL_STATUS] || strcmp(row->v[COL_STATUS], "completed") != 0)
 		flags |= RX_INCOMPLETE;
+	double t;
+	if (row->v[COL_UPDATED_AT] && time_parse_iso(row->v[COL_UPDATED_AT], &t) == 0 && t > 0)
+		flags |= (uint64_t)t << 8;
 	return flags;
 }
 
@@ -426,7 +429,7 @@ static int rewrite_row(void *ctx, struct row *row)
 		if (rw->patch(rw->ctx, (uint32_t)rw->last_repo, id, &rec)) {
 			uint64_t *flags = runindex_get(&cs->index, (uint32_t)rw->last_repo, id);
 			if (flags)
-				*flags = (*flags & RX_FAILED) | csvstore_row_flags(&rec);
+				*flags = (*flags & (RX_FAILED | RX_SEEN)) | csvstore_row_flags(&rec);
 		}
 	}
 	record_csv_line(&rw->out, &rec, cs->map, cs->ncols, extra);

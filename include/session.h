@@ -1,0 +1,71 @@
+/* session.h - the state one mining session shares between its parts (miner.c drives,
+ * phase1.c lists runs, phase2.c collects jobs). Internal to the miner. */
+#ifndef GHAMINER_SESSION_H
+#define GHAMINER_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "csvstore.h"
+#include "fetch.h"
+#include "journal.h"
+#include "settings.h"
+#include "syncstate.h"
+
+struct session {
+	uv_loop_t *loop;
+	const struct settings *s;
+	struct csvstore cs;
+	struct journal j;
+	struct syncstate st;
+	struct fetch *f;
+	char token_id[17];
+	uv_signal_t sig_int, sig_term, sig_usr1;
+	uv_check_t sync_check;
+	uv_timer_t watch_timer;
+	int exit_code;
+	int stop_signal;
+	bool finishing;
+	bool busy;      /* a pass is under way */
+	int passes;
+	double pass_started;
+	/* the repository being mined */
+	size_t repo_i;
+	uint32_t repo_id;
+	const struct repo_ref *repo;
+	/* phase 1 */
+	size_t listing_i;
+	struct sync_listing *lst;
+	int64_t from_t, to_t;   /* target created range */
+	int64_t known_hi;       /* covered hi before this pass's top crawl */
+	int64_t crawl_newest;   /* newest created_at the top crawl saw */
+	int64_t gap_lo, gap_hi; /* the gap the current query fills */
+	bool top_crawl;
+	char *top_url;
+	long query_seen;
+	int page;
+	long collected, known, updated;
+	int64_t *refresh;       /* incomplete runs not listed in this pass */
+	size_t nrefresh, next_refresh, refresh_outstanding;
+	/* phase 2 */
+	int64_t *todo;
+	size_t ntodo, next_todo, outstanding, processed, failed, collected_jobs;
+	uint64_t fold_at;
+	uint64_t last_progress_ms;
+	uint64_t phase_start_ms;
+};
+
+/* miner.c */
+void session_set_exit(struct session *m, int code);
+void session_fatal(struct session *m, int code);
+int session_report_failure(struct session *m, struct fetch_req *fr, const char *what);
+int session_fold(struct session *m);
+void session_repo_done(struct session *m);
+
+/* phase1.c: list the runs of m->repo; calls phase2_start when done. */
+void phase1_start(struct session *m);
+/* phase2.c: collect jobs of the repository's runs lacking them; calls session_repo_done. */
+void phase2_start(struct session *m);
+
+#endif

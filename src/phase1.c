@@ -1,0 +1,423 @@
+/* phase1.c - list a repository's workflow runs, newest first, and stream every page at once
+ * to the CSV and stdout. Exact incremental sync: the sync state records which created_at
+ * ranges are proven complete; a pass crawls the top of the listing (conditionally, with the
+ * stored ETag) until it meets what is proven, then fills every remaining gap with
+ * created-date windows, which also reach past GitHub's 1,000-result cap on filtered queries. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ghapi.h"
+#include "msg.h"
+#include "ndjson.h"
+#include "session.h"
+#include "util.h"
+
+static void listing_next(struct session *m);
+static void crawl_gap(struct session *m);
+static void refresh_start(struct session *m);
+
+static int64_t run_time(const json_t *run, const char *key)
+{
+	double t;
+	const char *s = json_string_value(json_object_get(run, key));
+	return s && time_parse_iso(s, &t) == 0 ? (int64_t)t : 0;
+}
+
+static void save_state(struct session *m)
+{
+	/* The state only saves requests: failing to write it is worth a warning, not a stop. */
+	if (syncstate_save(&m->st) != 0)
+		msg_warn("the sync state was not saved: the next run lists more than it needs");
+}
+
+/* A known run listed again: when it changed since it was written (a queued run completed,
+ * a re-run), journal its new values and let phase 2 collect its jobs again. */
+static bool update_known(struct session *m, const json_t *run, uint64_t *value, json_t *updated)
+{
+	struct record r = {0};
+	int64_t upd = run_time(run, "updated_at");
+	if (upd == 0 || upd == RX_UPDATED(*value))
+		return false;
+	if (ghapi_run_to_record(run, m->repo->full_name, &r) != 0)
+		return false;
+	json_t *set = json_object();
+	for (int c = COL_WORKFLOW_ID; c < RECORD_NCOLS; c++)
+		json_object_set_new(set, record_columns[c].name,
+				    r.v[c] ? json_string(r.v[c]) : json_null());
+	journal_add(&m->j, m->repo->full_name, json_integer_value(json_object_get(run, "id")), set);
+	json_decref(set);
+	*value = csvstore_row_flags(&r) | RX_SEEN;
+	json_array_append_new(updated, record_to_json(&r));
+	record_release(&r);
+	m->updated++;
+	return true;
+}
+
+struct page_result {
+	size_t n;        /* runs on the page */
+	size_t added;
+	int64_t oldest, newest;
+};
+
+/* Append the page's new runs (one write, one fsync), update changed ones. 0, or -1 when
+ * the CSV could not be written. */
+static int take_page(struct session *m, const json_t *runs, struct page_result *pr, json_t *out,
+		     json_t *updated)
+{
+	const json_t *run;
+	size_t i;
+	struct record **batch = xcalloc(json_array_size(runs) + 1, sizeof(*batch));
+	int rc = 0;
+	memset(pr, 0, sizeof(*pr));
+	pr->oldest = INT64_MAX;
+	pr->newest = INT64_MIN;
+	json_array_foreach(runs, i, run) {
+		json_int_t id = json_integer_value(json_object_get(run, "id"));
+		int64_t created = run_time(run, "created_at");
+		bool added;
+		if (id <= 0)
+			continue;
+		pr->n++;
+		if (created < pr->oldest)
+			pr->oldest = created;
+		if (created > pr->newest)
+			pr->newest = created;
+		uint64_t *value = runindex_put(&m->cs.index, m->repo_id, id, &added);
+		if (!added) {
+			/* Already in the CSV: an earlier pass, or the listing shifted while paging. */
+			if (!(*value & RX_SEEN)) {
+				m->known++;
+				*value |= RX_SEEN;
+				update_known(m, run, value, updated);
+			}
+			continue;
+		}
+		struct record *r = xcalloc(1, sizeof(*r));
+		ghapi_run_to_record(run, m->repo->full_name, r);
+		*value = csvstore_row_flags(r) | RX_SEEN;
+		batch[pr->added++] = r;
+		json_array_append_new(out, record_to_json(r));
+	}
+	if (csvstore_append(&m->cs, batch, pr->added) != 0) {
+		/* Not written: forget the runs so a later pass appends them. */
+		for (i = 0; i < pr->added; i++) {
+			char *end;
+			uint64_t *v = runindex_get(&m->cs.index, m->repo_id,
+						   strtoll(batch[i]->v[COL_ID_BUILD], &end, 10));
+			if (v)
+				*v = RX_FAILED;
+		}
+		rc = -1;
+	}
+	for (i = 0; i < pr->added; i++) {
+		record_release(batch[i]);
+		free(batch[i]);
+	}
+	free(batch);
+	m->collected += (long)pr->added;
+	return rc;
+}
+
+static void fetch_listing(struct session *m, const char *url, const char *etag);
+
+static void on_page(struct fetch_req *fr, void *arg)
+{
+	struct session *m = arg;
+	struct page_result pr;
+	json_t *page = NULL, *runs, *out = NULL, *updated = NULL;
+	char *next = NULL;
+	long long total = -1;
+
+	if (fr->aborted)
+		goto out;
+	if (fr->answer == GA_NOT_MODIFIED && m->top_crawl) {
+		msg_info("%s: no new runs since the last sync (304 Not Modified)", m->repo->full_name);
+		crawl_gap(m);
+		goto out;
+	}
+	if (fr->answer == GA_FATAL && fr->http.status == 422) {
+		/* GitHub stops a listing at 40,000 results: created windows reach the rest. */
+		msg_warn("%s: GitHub limits this listing's pagination; continuing with created-date "
+			 "windows", m->repo->full_name);
+		crawl_gap(m);
+		goto out;
+	}
+	if (fr->answer != GA_OK) {
+		int code = session_report_failure(m, fr, "listing workflow runs");
+		bool stop = fr->answer == GA_AUTH || code == EXIT_NETWORK;
+		fetch_req_free(fr);
+		if (stop) {
+			session_fatal(m, code);
+			return;
+		}
+		session_set_exit(m, code);
+		/* An unknown repository has nothing for phase 2; otherwise keep what we have. */
+		if (code == EXIT_AUTH)
+			session_repo_done(m);
+		else
+			phase2_start(m);
+		return;
+	}
+	page = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
+	runs = json_object_get(page, "workflow_runs");
+	if (!json_is_array(runs)) {
+		msg_error("unexpected answer listing runs of %s (no workflow_runs array); is "
+			  "--api-url a GitHub API?", m->repo->full_name);
+		session_set_exit(m, EXIT_PARTIAL);
+		fetch_req_free(fr);
+		json_decref(page);
+		phase2_start(m);
+		return;
+	}
+	if (json_is_integer(json_object_get(page, "total_count")))
+		total = json_integer_value(json_object_get(page, "total_count"));
+	out = json_array();
+	updated = json_array();
+	if (take_page(m, runs, &pr, out, updated) != 0) {
+		json_decref(out);
+		json_decref(updated);
+		session_fatal(m, EXIT_IO);
+		goto out;
+	}
+	m->page++;
+	m->query_seen += (long)pr.n;
+	next = ghapi_link_next(fr->http.link);
+	ndjson_emit("runs_page", json_pack("{s:i, s:o, s:o, s:I, s:b}", "page", m->page, "runs", out,
+					   "updated_runs", updated, "total_collected",
+					   (json_int_t)m->collected, "has_more", next != NULL));
+	msg_info("%s: page %d, %zu new runs (%ld collected, %ld already known)",
+		 m->repo->full_name, m->page, pr.added, m->collected, m->known);
+
+	bool capped = !next && total >= 0 && m->query_seen < total;
+	if (m->top_crawl) {
+		if (m->crawl_newest == INT64_MIN && pr.n) {
+			m->crawl_newest = pr.newest;
+			syncstate_set_etag(&m->st, m->token_id, m->top_url, fr->http.etag);
+		}
+		/* Runs sharing the oldest second may continue on the next page: prove only
+		 * what is above it until the query ends. */
+		if (pr.n)
+			sync_cover(m->lst, pr.oldest + 1, m->crawl_newest);
+		if (pr.n && pr.oldest <= m->known_hi) {
+			save_state(m);
+			crawl_gap(m); /* met what an earlier pass proved */
+		} else if (next) {
+			save_state(m);
+			fetch_listing(m, next, NULL);
+		} else {
+			if (!capped && m->crawl_newest != INT64_MIN)
+				sync_cover(m->lst, m->from_t, m->crawl_newest);
+			save_state(m);
+			crawl_gap(m);
+		}
+	} else {
+		if (pr.n)
+			sync_cover(m->lst, pr.oldest + 1, m->gap_hi);
+		if (next) {
+			save_state(m);
+			fetch_listing(m, next, NULL);
+		} else {
+			if (!capped) {
+				sync_cover(m->lst, m->gap_lo, m->gap_hi);
+			} else if (!pr.n || pr.oldest >= m->gap_hi) {
+				/* More than a page of runs in one second at the cap: cannot split. */
+				msg_warn("%s: more than 1,000 runs created at the same second; some may "
+					 "be missed", m->repo->full_name);
+				sync_cover(m->lst, m->gap_hi, m->gap_hi);
+			}
+			save_state(m);
+			crawl_gap(m);
+		}
+	}
+out:
+	free(next);
+	json_decref(page);
+	fetch_req_free(fr);
+}
+
+static void fetch_listing(struct session *m, const char *url, const char *etag)
+{
+	fetch_get(m->f, url, etag, on_page, m);
+}
+
+/* Fill the highest range not yet proven complete with a created-date window. */
+static void crawl_gap(struct session *m)
+{
+	int64_t lo, hi, to = sync_covered_hi(m->lst);
+	char a[32], b[32];
+	if (m->finishing)
+		return;
+	if (to != SYNC_MIN && sync_top_gap(m->lst, m->from_t, to, &lo, &hi)) {
+		char *created, *url;
+		int64_t wf = m->s->nworkflow_ids ? m->s->workflow_ids[m->listing_i] : 0;
+		sync_format_time(lo, a);
+		sync_format_time(hi, b);
+		created = lo == SYNC_MIN ? xasprintf("<=%s", b) : xasprintf("%s..%s", a, b);
+		m->top_crawl = false;
+		m->gap_lo = lo;
+		m->gap_hi = hi;
+		m->query_seen = 0;
+		msg_info("%s: filling runs created %s", m->repo->full_name, created);
+		url = ghapi_runs_url(m->s->api_url, m->repo->full_name, wf, created);
+		fetch_listing(m, url, NULL);
+		free(url);
+		free(created);
+		return;
+	}
+	m->lst->last_sync = time_now();
+	save_state(m);
+	m->listing_i++;
+	listing_next(m);
+}
+
+static int64_t day_start(const char *date, int end_of_day)
+{
+	double t;
+	char iso[32];
+	snprintf(iso, sizeof(iso), "%.10sT%s", date, end_of_day ? "23:59:59Z" : "00:00:00Z");
+	return time_parse_iso(iso, &t) == 0 ? (int64_t)t : (end_of_day ? INT64_MAX : SYNC_MIN);
+}
+
+static bool repo_has_rows(struct session *m)
+{
+	const struct runindex_slot *slot;
+	for (size_t pos = 0; runindex_next(&m->cs.index, &pos, &slot);)
+		if (slot->repo == m->repo_id)
+			return true;
+	return false;
+}
+
+static void listing_next(struct session *m)
+{
+	size_t nlistings = m->s->nworkflow_ids ? m->s->nworkflow_ids : 1;
+	char key[512], *created;
+	if (m->finishing)
+		return;
+	if (m->listing_i >= nlistings) {
+		ndjson_status("runs_collected", "collected %ld new runs of %s (%ld already known, %ld "
+			      "updated)", m->collected, m->repo->full_name, m->known, m->updated);
+		refresh_start(m);
+		return;
+	}
+	int64_t wf = m->s->nworkflow_ids ? m->s->workflow_ids[m->listing_i] : 0;
+	snprintf(key, sizeof(key), "%s|wf=%" PRId64 "|from=%s|to=%s", m->repo->full_name, wf,
+		 m->s->from_date ? m->s->from_date : "-", m->s->to_date ? m->s->to_date : "-");
+	m->lst = syncstate_listing(&m->st, key);
+	/* Ranges proven about rows this CSV does not have (a new or replaced file) prove
+	 * nothing. */
+	if (m->lst->nr && !repo_has_rows(m))
+		sync_clear(m->lst);
+	m->from_t = m->s->from_date ? day_start(m->s->from_date, 0) : SYNC_MIN;
+	m->to_t = m->s->to_date ? day_start(m->s->to_date, 1) : INT64_MAX;
+	m->known_hi = sync_covered_hi(m->lst);
+	m->crawl_newest = INT64_MIN;
+	m->top_crawl = true;
+	m->query_seen = 0;
+	created = ghapi_created_filter(m->s->from_date, m->s->to_date);
+	free(m->top_url);
+	m->top_url = ghapi_runs_url(m->s->api_url, m->repo->full_name, wf, created);
+	free(created);
+	/* Only a pass that proved something may skip on a 304. */
+	fetch_listing(m, m->top_url,
+		      m->lst->nr ? syncstate_etag(&m->st, m->token_id, m->top_url) : NULL);
+}
+
+/* ---- refresh of runs that were not complete when written --------------------------- */
+
+static void refresh_feed(struct session *m);
+
+static void on_run(struct fetch_req *fr, void *arg)
+{
+	struct session *m = arg;
+	m->refresh_outstanding--;
+	if (fr->aborted) {
+		fetch_req_free(fr);
+		return;
+	}
+	if (fr->answer == GA_OK) {
+		json_t *run = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
+		json_int_t id = json_integer_value(json_object_get(run, "id"));
+		uint64_t *value = id > 0 ? runindex_get(&m->cs.index, m->repo_id, id) : NULL;
+		json_t *updated = json_array();
+		if (value && update_known(m, run, value, updated))
+			ndjson_emit("runs_page", json_pack("{s:i, s:[], s:O, s:I, s:b}", "page", 0,
+							   "runs", "updated_runs", updated,
+							   "total_collected",
+							   (json_int_t)m->collected, "has_more", 0));
+		json_decref(updated);
+		json_decref(run);
+	} else if (fr->answer == GA_AUTH || fr->answer == GA_RETRY) {
+		int code = session_report_failure(m, fr, "refreshing a run");
+		fetch_req_free(fr);
+		if (code != EXIT_PARTIAL) {
+			session_fatal(m, code);
+			return;
+		}
+		session_set_exit(m, code);
+		refresh_feed(m);
+		return;
+	}
+	/* A 404: the run was deleted; its row stays as collected. */
+	fetch_req_free(fr);
+	refresh_feed(m);
+}
+
+static void refresh_feed(struct session *m)
+{
+	if (m->finishing)
+		return;
+	while (m->refresh_outstanding < (size_t)m->s->max_in_flight &&
+	       m->next_refresh < m->nrefresh) {
+		char *url = ghapi_run_url(m->s->api_url, m->repo->full_name,
+					  m->refresh[m->next_refresh++]);
+		m->refresh_outstanding++;
+		fetch_get(m->f, url, NULL, on_run, m);
+		free(url);
+	}
+	if (m->refresh_outstanding == 0 && m->next_refresh == m->nrefresh) {
+		free(m->refresh);
+		m->refresh = NULL;
+		phase2_start(m);
+	}
+}
+
+/* Runs that were queued or in progress when written and that this pass did not list
+ * (they sit below the pages it read): ask for each one. */
+static void refresh_start(struct session *m)
+{
+	const struct runindex_slot *slot;
+	size_t cap = 0;
+	m->nrefresh = m->next_refresh = m->refresh_outstanding = 0;
+	for (size_t pos = 0; runindex_next(&m->cs.index, &pos, &slot);) {
+		if (slot->repo != m->repo_id || (slot->value & (RX_SEEN | RX_FAILED)) ||
+		    !(slot->value & RX_INCOMPLETE))
+			continue;
+		if (m->nrefresh == cap) {
+			cap = cap ? cap * 2 : 64;
+			m->refresh = xrealloc(m->refresh, cap * sizeof(*m->refresh));
+		}
+		m->refresh[m->nrefresh++] = slot->run_id;
+	}
+	if (m->nrefresh)
+		msg_info("%s: refreshing %zu runs that were not complete when collected",
+			 m->repo->full_name, m->nrefresh);
+	refresh_feed(m);
+}
+
+void phase1_start(struct session *m)
+{
+	const struct runindex_slot *slot;
+	m->repo = &m->s->repos[m->repo_i];
+	m->repo_id = (uint32_t)runindex_repo(&m->cs.index, m->repo->full_name, true);
+	/* A new pass: nothing is "seen" yet. */
+	for (size_t pos = 0; runindex_next(&m->cs.index, &pos, &slot);)
+		if (slot->repo == m->repo_id)
+			((struct runindex_slot *)slot)->value &= ~(uint64_t)(RX_SEEN | RX_FAILED);
+	m->listing_i = 0;
+	m->page = 0;
+	m->collected = m->known = m->updated = 0;
+	ndjson_status("collecting_runs", "collecting workflow runs of %s", m->repo->full_name);
+	msg_info("%s: collecting workflow runs", m->repo->full_name);
+	listing_next(m);
+}

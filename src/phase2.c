@@ -1,0 +1,195 @@
+/* phase2.c - one jobs request per run lacking job details, fanned out concurrently under
+ * the governor. Each result is journaled (durable within the loop iteration), streamed as
+ * a run_jobs line, and folded into the CSV's total_jobs/job_details columns in batches. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ghapi.h"
+#include "msg.h"
+#include "ndjson.h"
+#include "session.h"
+#include "util.h"
+
+struct jobs_task {
+	struct session *m;
+	int64_t run_id;
+	json_t *details;
+};
+
+static void feed(struct session *m);
+
+static int cmp_desc(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void progress(struct session *m, int64_t run_id)
+{
+	char id[32];
+	uint64_t now = time_mono_ms();
+	if (m->processed % 10 == 0 || m->processed == m->ntodo) {
+		snprintf(id, sizeof(id), "%" PRId64, run_id);
+		ndjson_emit("job_progress", json_pack("{s:I, s:I, s:s}", "processed",
+						      (json_int_t)m->processed, "total",
+						      (json_int_t)m->ntodo, "current_run_id", id));
+	}
+	if (now - m->last_progress_ms >= 2000 || m->processed == m->ntodo) {
+		double secs = (double)(now - m->phase_start_ms) / 1000.0;
+		msg_info("%s: jobs %zu/%zu runs (%.0f runs/s)", m->repo->full_name, m->processed,
+			 m->ntodo, secs > 0 ? (double)m->processed / secs : 0.0);
+		m->last_progress_ms = now;
+	}
+}
+
+static void done(struct session *m)
+{
+	free(m->todo);
+	m->todo = NULL;
+	if (session_fold(m) != 0) {
+		session_set_exit(m, EXIT_IO);
+	} else if (m->ntodo) {
+		ndjson_emit("csv_updated",
+			    json_pack("{s:o, s:s}", "message",
+				      json_sprintf("CSV file updated with jobs of %zu runs",
+						   m->collected_jobs),
+				      "file_path", m->s->output_csv));
+	}
+	if (m->ntodo)
+		msg_info("%s: jobs of %zu runs collected in %.1f s%s", m->repo->full_name,
+			 m->collected_jobs, (double)(time_mono_ms() - m->phase_start_ms) / 1000.0,
+			 m->failed ? " (some failed: run again to retry)" : "");
+	if (m->failed) {
+		ndjson_error("jobs of %zu runs of %s could not be collected; run again to retry",
+			     m->failed, m->repo->full_name);
+		session_set_exit(m, EXIT_PARTIAL);
+	}
+	session_repo_done(m);
+}
+
+static void task_finish(struct session *m, struct jobs_task *t, bool ok)
+{
+	uint64_t *value = runindex_get(&m->cs.index, m->repo_id, t->run_id);
+	if (ok) {
+		char total[32];
+		size_t n = json_array_size(t->details);
+		snprintf(total, sizeof(total), "%zu", n);
+		json_t *set = json_pack("{s:s, s:O}", "total_jobs", total, "job_details", t->details);
+		journal_add(&m->j, m->repo->full_name, t->run_id, set);
+		json_decref(set);
+		if (value)
+			*value |= RX_HAS_JOBS;
+		m->collected_jobs++;
+		ndjson_emit("run_jobs", json_pack("{s:s, s:I, s:I, s:O}", "repo", m->repo->full_name,
+						  "id_build", (json_int_t)t->run_id, "total_jobs",
+						  (json_int_t)n, "job_details", t->details));
+	} else {
+		if (value)
+			*value |= RX_FAILED;
+		m->failed++;
+	}
+	m->processed++;
+	progress(m, t->run_id);
+	json_decref(t->details);
+	free(t);
+	m->outstanding--;
+}
+
+static void on_jobs_page(struct fetch_req *fr, void *arg)
+{
+	struct jobs_task *t = arg;
+	struct session *m = t->m;
+	char what[96];
+	if (fr->aborted) {
+		json_decref(t->details);
+		free(t);
+		m->outstanding--;
+		fetch_req_free(fr);
+		return;
+	}
+	snprintf(what, sizeof(what), "listing jobs of run %" PRId64, t->run_id);
+	if (fr->answer == GA_OK) {
+		json_t *page = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
+		int n = ghapi_jobs_append(t->details, page, NULL);
+		char *next = n >= 0 ? ghapi_link_next(fr->http.link) : NULL;
+		json_decref(page);
+		fetch_req_free(fr);
+		if (next) {
+			/* More than 100 jobs: the task stays outstanding for the next page. */
+			fetch_get(m->f, next, NULL, on_jobs_page, t);
+			free(next);
+			return;
+		}
+		if (n < 0)
+			msg_warn("%s: unexpected answer (no jobs array)", what);
+		task_finish(m, t, n >= 0);
+	} else {
+		int code = session_report_failure(m, fr, what);
+		bool stop = fr->answer == GA_AUTH || code == EXIT_NETWORK;
+		fetch_req_free(fr);
+		task_finish(m, t, false);
+		if (stop) {
+			session_fatal(m, code);
+			return;
+		}
+	}
+	/* Fold in batches: geometric thresholds keep the total rewrite bytes bounded. */
+	if (journal_bytes(&m->j) >= m->fold_at && session_fold(m) != 0) {
+		session_fatal(m, EXIT_IO);
+		return;
+	}
+	feed(m);
+}
+
+static void feed(struct session *m)
+{
+	size_t window = (size_t)m->s->max_in_flight * 2;
+	if (m->finishing)
+		return;
+	fetch_set_backlog(m->f, (long)(m->ntodo - m->next_todo + m->outstanding));
+	while (m->outstanding < window && m->next_todo < m->ntodo) {
+		struct jobs_task *t = xcalloc(1, sizeof(*t));
+		t->m = m;
+		t->run_id = m->todo[m->next_todo++];
+		t->details = json_array();
+		m->outstanding++;
+		char *url = ghapi_jobs_url(m->s->api_url, m->repo->full_name, t->run_id);
+		fetch_get(m->f, url, NULL, on_jobs_page, t);
+		free(url);
+	}
+	if (m->outstanding == 0 && m->next_todo == m->ntodo)
+		done(m);
+}
+
+void phase2_start(struct session *m)
+{
+	const struct runindex_slot *slot;
+	size_t cap = 0;
+	m->ntodo = m->next_todo = m->outstanding = m->processed = m->failed = 0;
+	m->collected_jobs = 0;
+	m->todo = NULL;
+	if (m->finishing)
+		return;
+	if (!m->s->fetch_job_details) {
+		session_repo_done(m);
+		return;
+	}
+	for (size_t pos = 0; runindex_next(&m->cs.index, &pos, &slot);) {
+		if (slot->repo != m->repo_id || (slot->value & (RX_HAS_JOBS | RX_FAILED)))
+			continue;
+		if (m->ntodo == cap) {
+			cap = cap ? cap * 2 : 256;
+			m->todo = xrealloc(m->todo, cap * sizeof(*m->todo));
+		}
+		m->todo[m->ntodo++] = slot->run_id;
+	}
+	if (m->ntodo)
+		qsort(m->todo, m->ntodo, sizeof(*m->todo), cmp_desc);
+	m->phase_start_ms = m->last_progress_ms = time_mono_ms();
+	ndjson_status("collecting_jobs", "collecting job details of %zu runs of %s", m->ntodo,
+		      m->repo->full_name);
+	if (m->ntodo)
+		msg_info("%s: collecting job details of %zu runs", m->repo->full_name, m->ntodo);
+	feed(m);
+}
