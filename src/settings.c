@@ -69,7 +69,7 @@ static const char usage_text[] =
 "  Actions: read (fine-grained token).\n"
 "\n"
 "config.yaml keys (command line > environment > config.yaml > defaults):\n"
-"  streaming_mode: true       write each run to the CSV as soon as it is mined\n"
+"  streaming_mode: true       NDJSON on stdout as runs arrive (false: CSV only)\n"
 "  workflow_ids: []           only these workflow ids (empty: every workflow)\n"
 "  fetch_job_details: true    also fetch the jobs and steps of each run\n"
 "  output_csv: builds_features.csv   like -o\n"

@@ -7,7 +7,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Sim, api_log, assert_ndjson, assert_polite_headers, assert_run_rows,  # noqa: E402
+from harness import (Sim, api_log, write_config, assert_ndjson, assert_polite_headers, assert_run_rows,  # noqa: E402
                      case, check, check_exit, jobs_requests, load_result_csv, repo_args, run_miner, scenario)
 
 REPO = "octo/many"
@@ -20,7 +20,9 @@ SCENARIO = {"repos": [{"full_name": REPO, "runs": N, "seed": 11, "jobs_min": 0, 
 def main():
     with Sim(SCENARIO) as sim, tempfile.TemporaryDirectory(prefix="ghaminer-") as d:
         truth = sim.truth(REPO)
-        res = run_miner(repo_args(sim, REPO), cwd=d, timeout=120)
+        # ~455 requests: lift the default pacing (600/min) so the scenario takes seconds
+        cfg = write_config(d, requests_per_minute=60000)
+        res = run_miner(repo_args(sim, REPO) + ["-c", cfg], cwd=d, timeout=120)
         check_exit(res, 0)
         log = sim.log()
         with case("CSV value by value"):
