@@ -10,8 +10,9 @@
 #include "record.h"
 #include "runindex.h"
 
-/* Index value of a run row: flags in the low byte, updated_at (epoch seconds) above, so a
- * listing page tells whether a known run changed without reading the CSV again. */
+/* Index value of a run row: flags in the low byte, updated_at (epoch seconds, 32 bits) above
+ * it, and the created_at day (days since 1970, 24 bits) on top: a listing page tells whether
+ * a known run changed, and a pass knows which recent days hold runs, without the CSV. */
 enum {
 	RX_HAS_JOBS = 1 << 0,   /* total_jobs is filled */
 	RX_INCOMPLETE = 1 << 1, /* status was not "completed" when written */
@@ -19,7 +20,8 @@ enum {
 	RX_SEEN = 1 << 3,       /* listed in this pass (in memory only) */
 	RX_FLAGS = 0xff,
 };
-#define RX_UPDATED(v) ((int64_t)((v) >> 8))
+#define RX_UPDATED(v) ((int64_t)(((v) >> 8) & 0xffffffffu))
+#define RX_CREATED_DAY(v) ((int64_t)((v) >> 40))
 
 struct csvstore {
 	char *path;

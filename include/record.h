@@ -34,6 +34,10 @@ struct record_column {
 	enum record_type type;
 };
 
+/* How every JSON text is written: compact, and reals with 12 significant digits so that
+ * durations print as 36.516, not 36.515999999999998. */
+#define RECORD_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(12))
+
 extern const struct record_column record_columns[RECORD_NCOLS];
 
 /* Values as they appear in the CSV; NULL is an empty cell (JSON null). All owned. */

@@ -46,6 +46,8 @@ struct session {
 	long query_seen;
 	int page;
 	long collected, known, updated;
+	int64_t *days;          /* recent days holding runs, re-checked for re-runs */
+	size_t ndays, next_day;
 	int64_t *refresh;       /* incomplete runs not listed in this pass */
 	size_t nrefresh, next_refresh, refresh_outstanding;
 	/* phase 2 */

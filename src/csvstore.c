@@ -119,7 +119,9 @@ uint64_t csvstore_row_flags(const struct record *row)
 		flags |= RX_INCOMPLETE;
 	double t;
 	if (row->v[COL_UPDATED_AT] && time_parse_iso(row->v[COL_UPDATED_AT], &t) == 0 && t > 0)
-		flags |= (uint64_t)t << 8;
+		flags |= ((uint64_t)t & 0xffffffffu) << 8;
+	if (row->v[COL_CREATED_AT] && time_parse_iso(row->v[COL_CREATED_AT], &t) == 0 && t > 0)
+		flags |= (uint64_t)(t / 86400) << 40;
 	return flags;
 }
 

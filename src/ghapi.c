@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +125,8 @@ static int seconds_between(const char *a, const char *b, double *out)
 	double ta, tb;
 	if (time_parse_iso(a, &ta) || time_parse_iso(b, &tb))
 		return -1;
-	*out = tb - ta;
+	/* GitHub's times carry at most milliseconds: drop the float noise of the subtraction. */
+	*out = round((tb - ta) * 1000.0) / 1000.0;
 	return 0;
 }
 

@@ -105,7 +105,7 @@ void journal_add(struct journal *j, const char *repo, int64_t id, const json_t *
 	uint64_t *prev = runindex_get(&j->map, (uint32_t)r, id);
 	json_t *e = json_pack("{s:s, s:I, s:I, s:O}", "repo", repo, "id", (json_int_t)id, "prev",
 			      (json_int_t)(prev ? (int64_t)*prev - 1 : -1), "set", set);
-	char *text = json_dumps(e, JSON_COMPACT);
+	char *text = json_dumps(e, RECORD_JSON_FLAGS);
 	off_t off = j->size + (off_t)j->pending.len;
 	buf_appends(&j->pending, text);
 	buf_append(&j->pending, "\n", 1);
@@ -149,7 +149,7 @@ static void apply_entry(const json_t *e, struct record *row)
 		else if (json_is_null(v))
 			record_set(row, c, NULL);
 		else
-			record_take(row, c, json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY));
+			record_take(row, c, json_dumps(v, RECORD_JSON_FLAGS | JSON_ENCODE_ANY));
 	}
 }
 

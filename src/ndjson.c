@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "msg.h"
+#include "record.h"
 
 static bool enabled = true;
 static bool broken; /* the reader went away: keep mining, stop writing */
@@ -26,7 +27,7 @@ void ndjson_emit(const char *type, json_t *data)
 		return;
 	}
 	o = json_pack("{s:s, s:o}", "type", type, "data", data);
-	text = json_dumps(o, JSON_COMPACT);
+	text = json_dumps(o, RECORD_JSON_FLAGS);
 	json_decref(o);
 	if (!text)
 		return;

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ghapi.h"
 #include "msg.h"
@@ -16,6 +17,7 @@
 static void listing_next(struct session *m);
 static void crawl_gap(struct session *m);
 static void refresh_start(struct session *m);
+static void recheck_start(struct session *m);
 
 static int64_t run_time(const json_t *run, const char *key)
 {
@@ -297,7 +299,7 @@ static void listing_next(struct session *m)
 	if (m->listing_i >= nlistings) {
 		ndjson_status("runs_collected", "collected %ld new runs of %s (%ld already known, %ld "
 			      "updated)", m->collected, m->repo->full_name, m->known, m->updated);
-		refresh_start(m);
+		recheck_start(m);
 		return;
 	}
 	int64_t wf = m->s->nworkflow_ids ? m->s->workflow_ids[m->listing_i] : 0;
@@ -321,6 +323,142 @@ static void listing_next(struct session *m)
 	/* Only a pass that proved something may skip on a 304. */
 	fetch_listing(m, m->top_url,
 		      m->lst->nr ? syncstate_etag(&m->st, m->token_id, m->top_url) : NULL);
+}
+
+/* ---- re-check of recent days for re-runs ------------------------------------------- */
+
+/* GitHub allows re-running a run for 30 days: its updated_at, conclusion and jobs change
+ * while it stays where it was in the listing. Each recent day that holds runs is asked
+ * again with a day-long created window, whose bounds never move as new runs arrive, so its
+ * stored ETag makes an unchanged day a free 304. */
+#define RECHECK_DAYS 30
+
+static void recheck_next(struct session *m);
+
+static char *day_url(struct session *m, int64_t day)
+{
+	char date[16], *url;
+	time_t t = (time_t)(day * 86400);
+	struct tm tm;
+	int64_t wf = m->s->nworkflow_ids ? m->s->workflow_ids[0] : 0;
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+	url = ghapi_runs_url(m->s->api_url, m->repo->full_name, wf, date);
+	return url;
+}
+
+static void on_recheck_page(struct fetch_req *fr, void *arg)
+{
+	struct session *m = arg;
+	struct page_result pr;
+	json_t *page, *runs, *out, *updated;
+	char *next;
+	if (fr->aborted) {
+		fetch_req_free(fr);
+		return;
+	}
+	if (fr->answer != GA_OK) {
+		if (fr->answer != GA_NOT_MODIFIED) {
+			int code = session_report_failure(m, fr, "re-checking recent runs");
+			if (fr->answer == GA_AUTH || code == EXIT_NETWORK) {
+				fetch_req_free(fr);
+				session_fatal(m, code);
+				return;
+			}
+			session_set_exit(m, code);
+		}
+		fetch_req_free(fr);
+		recheck_next(m);
+		return;
+	}
+	page = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
+	runs = json_object_get(page, "workflow_runs");
+	out = json_array();
+	updated = json_array();
+	if (json_is_array(runs) && take_page(m, runs, &pr, out, updated) != 0) {
+		json_decref(out);
+		json_decref(updated);
+		json_decref(page);
+		fetch_req_free(fr);
+		session_fatal(m, EXIT_IO);
+		return;
+	}
+	if (json_array_size(out) || json_array_size(updated))
+		ndjson_emit("runs_page", json_pack("{s:i, s:O, s:O, s:I, s:b}", "page", 0, "runs", out,
+						   "updated_runs", updated, "total_collected",
+						   (json_int_t)m->collected, "has_more", 0));
+	json_decref(out);
+	json_decref(updated);
+	json_decref(page);
+	/* The first page's ETag stands for the day: stored once its runs are taken. */
+	if (!strstr(fr->url, "&page=")) {
+		char *url = day_url(m, m->days[m->next_day - 1]);
+		syncstate_set_etag(&m->st, m->token_id, url, fr->http.etag);
+		free(url);
+	}
+	next = ghapi_link_next(fr->http.link);
+	fetch_req_free(fr);
+	if (next) {
+		fetch_get(m->f, next, NULL, on_recheck_page, m);
+		free(next);
+		return;
+	}
+	recheck_next(m);
+}
+
+static void recheck_next(struct session *m)
+{
+	if (m->finishing)
+		return;
+	if (m->next_day >= m->ndays) {
+		free(m->days);
+		m->days = NULL;
+		save_state(m);
+		refresh_start(m);
+		return;
+	}
+	int64_t day = m->days[m->next_day++];
+	char *url = day_url(m, day);
+	fetch_get(m->f, url, syncstate_etag(&m->st, m->token_id, url), on_recheck_page, m);
+	free(url);
+}
+
+static int cmp_day(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void recheck_start(struct session *m)
+{
+	const struct runindex_slot *slot;
+	int64_t today = (int64_t)(time_now() / 86400);
+	size_t n = 0;
+	bool have[RECHECK_DAYS + 1] = {false};
+	m->ndays = m->next_day = 0;
+	/* One listing per workflow would multiply the requests: re-check only what the first
+	 * listing covers, and only when no date bound narrows the target. */
+	if (m->s->nworkflow_ids > 1 || m->s->from_date || m->s->to_date) {
+		refresh_start(m);
+		return;
+	}
+	for (size_t pos = 0; runindex_next(&m->cs.index, &pos, &slot);) {
+		int64_t age = today - RX_CREATED_DAY(slot->value);
+		/* Runs this pass listed were compared already; only older pages need a look. */
+		if (slot->repo != m->repo_id || (slot->value & RX_SEEN) || age < 0 ||
+		    age > RECHECK_DAYS || have[age])
+			continue;
+		have[age] = true;
+		n++;
+	}
+	m->days = xcalloc(n + 1, sizeof(*m->days));
+	for (int64_t age = 0; age <= RECHECK_DAYS; age++)
+		if (have[age])
+			m->days[m->ndays++] = today - age;
+	qsort(m->days, m->ndays, sizeof(*m->days), cmp_day);
+	if (m->ndays)
+		msg_info("%s: re-checking %zu recent days for re-runs", m->repo->full_name, m->ndays);
+	recheck_next(m);
 }
 
 /* ---- refresh of runs that were not complete when written --------------------------- */
