@@ -225,6 +225,11 @@ def secondary_limit():
         [t.join() for t in ts]
         check(sorted(res) == [403, 404, 404], "3 concurrent with max_concurrent 2 → one secondary 403: %s" % res)
         check(sim.stats()["violations"] == 1, "concurrency violation counted")
+    with Sim({"secondary": {"per_minute": 3, "retry_after": 1, "status": 429, "send_retry_after": False},
+              "repos": [{"full_name": REPO, "runs": 3}]}) as sim:
+        got = [sim.api("/repos/%s/actions/runs" % REPO) for _ in range(4)]
+        check([g[0] for g in got] == [200, 200, 200, 429], "per_minute 3: %s" % [g[0] for g in got])
+        check("retry-after" not in got[3][1] and "secondary rate limit" in got[3][2].decode(), "429 without Retry-After")
 
 
 def faults():

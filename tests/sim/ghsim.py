@@ -849,9 +849,9 @@ class Simulator:
             return "injected", False
         if sec.get("max_concurrent") and in_flight > sec["max_concurrent"]:
             return "concurrency", True
+        while self.recent and self.recent[0] < arrived - 60:
+            self.recent.popleft()
         if sec.get("per_minute"):
-            while self.recent and self.recent[0] < arrived - 60:
-                self.recent.popleft()
             if len(self.recent) > sec["per_minute"]:
                 return "per_minute", True
         return None, False
@@ -1007,7 +1007,8 @@ class Simulator:
     # ---- the API request path -------------------------------------------------------
 
     def api(self, h, method, path, raw_q):
-        """Answer one API request on handler h; returns (Reply, log fields)."""
+        """Decide the answer to one API request on handler h → (Reply, log entry so far).
+        The caller writes the answer and then calls finish()."""
         arrived = time.monotonic()
         with self.lock:
             self.seq += 1
@@ -1023,8 +1024,7 @@ class Simulator:
             latency = float(self.sc.get("latency_ms") or 0)
             if latency:
                 time.sleep(latency / 1000.0)
-            rep, extra = self._decide(h, method, path, raw_q, seq, arrived, in_flight, entry)
-            return rep, entry, extra
+            return self._decide(h, method, path, raw_q, seq, arrived, in_flight, entry), entry
         except BaseException:
             with self.lock:
                 self.in_flight -= 1
@@ -1053,12 +1053,14 @@ class Simulator:
             self._roll(time.time())
             rate = self._rate_headers()
         if self.sc.get("require_user_agent", True) and not hdr.get("User-Agent"):
-            return Reply(403, MSG_NO_UA.encode(), [("Content-Type", "text/html; charset=utf-8")], kind="no_ua"), None
+            # GitHub answers this one in plain text, not JSON
+            return Reply(403, MSG_NO_UA.encode(), [("Content-Type", "text/plain; charset=utf-8")] + rate,
+                         kind="no_ua")
         if not token_ok:
             return Reply(401, jbody({"message": "Bad credentials", "documentation_url": DOC_ROOT}),
-                         rate, kind="auth"), None
+                         rate, kind="auth")
         if method != "GET":
-            return err(404, "Not Found"), None
+            return err(404, "Not Found")
 
         with self.lock:
             reason, violation = self._secondary_reason(seq, arrived, in_flight)
@@ -1074,7 +1076,7 @@ class Simulator:
                 rep.headers = self._rate_headers()
                 if sec.get("send_retry_after", True):
                     rep.headers.append(("Retry-After", str(sec.get("retry_after", 60))))
-                return rep, None
+                return rep
 
         rep, special = self.route(path, raw_q, query)
         if special == "rate_limit":
@@ -1083,7 +1085,7 @@ class Simulator:
                 core = {"limit": limit, "remaining": max(0, limit - self.used), "reset": int(self.win_end),
                         "used": self.used, "resource": "core"}
             body = jbody({"resources": {"core": core}, "rate": core})
-            return Reply(200, body, self._rate_headers_locked()), None   # free, like GitHub
+            return Reply(200, body, self._rate_headers_locked())   # free, like GitHub
 
         etag = None
         if rep.status == 200:
@@ -1093,28 +1095,28 @@ class Simulator:
             inm = hdr.get("If-None-Match")
             if etag and inm and etag in [t.strip() for t in inm.split(",")]:
                 self.stats["not_modified"] += 1
-                return Reply(304, b"", self._rate_headers() + [("ETag", etag)], kind="not_modified"), None
+                return Reply(304, b"", self._rate_headers() + [("ETag", etag)], kind="not_modified")
             limit = int(self.sc["rate_limit"]["limit"])
             if self.used >= limit:
                 self.stats["violations"] += 1
                 self.stats["primary_403"] += 1
                 r = err(403, "API rate limit exceeded for user ID 1.", DOC_PRIMARY, kind="primary")
                 r.headers = self._rate_headers()
-                return r, None
+                return r
             fault = None
             for f in self.faults:
                 if f["_left"] > 0 and f["_re"].search(path) and f.get("method", method) == method:
                     f["_left"] -= 1
                     fault = f
+                    self.stats["faults_injected"] += 1
                     break
             if fault is None or fault.get("kind", "status") != "reset":
                 self.used += 1
             rate = self._rate_headers()
         if fault is not None:
-            self.stats["faults_injected"] += 1
             kind = fault.get("kind", "status")
             if kind == "reset":
-                return Reply(0, kind="fault:reset"), None
+                return Reply(0, kind="fault:reset")
             if kind == "delay":
                 time.sleep(float(fault.get("delay_ms", 1000)) / 1000.0)
             else:
@@ -1124,11 +1126,11 @@ class Simulator:
                           jbody({"message": "Server Error" if st >= 500 else HTTPStatus(st).phrase}),
                           kind="fault:%d" % st)
                 r.headers = rate
-                return r, None
+                return r
         out = Reply(rep.status, rep.body, rate + list(rep.headers), etag=etag, kind=rep.kind)
         if etag:
             out.headers.append(("ETag", etag))
-        return out, None
+        return out
 
     def _rate_headers_locked(self):
         with self.lock:
@@ -1238,7 +1240,7 @@ class Handler(BaseHTTPRequestHandler):
             status, obj = sim.control(method, url.path, url.query, body)
             self._write(status, [("Content-Type", "application/json; charset=utf-8")], jbody(obj))
             return
-        rep, entry, _ = sim.api(self, method, url.path, url.query)
+        rep, entry = sim.api(self, method, url.path, url.query)
         status = rep.status
         try:
             if rep.kind == "fault:reset":
@@ -1255,6 +1257,9 @@ class Handler(BaseHTTPRequestHandler):
             headers.append(("X-GitHub-Media-Type", "github.v3; format=json"))
             headers.append(("Vary", "Accept, Authorization, Cookie, X-GitHub-OTP"))
             headers.append(("Vary", "Accept-Encoding, Accept, X-Requested-With"))
+            if rep.body and not any(k == "ETag" for k, _ in headers):
+                # error answers carry an ETag too; only 200s can be revalidated (304)
+                headers.append(("ETag", 'W/"%s"' % hashlib.sha256(rep.body).hexdigest()))
             payload = rep.body
             if (status != 304 and len(payload) > 1024 and sim.sc.get("gzip", True)
                     and "gzip" in self.headers.get("Accept-Encoding", "").lower()):
