@@ -218,7 +218,7 @@ LAST_RESULT = None  # printed on failure by @scenario
 
 
 def miner_bin():
-    b = os.environ.get("GHAMINER_BIN") or os.path.join(SRC, "build", "ghaminer")
+    b = os.path.abspath(os.environ.get("GHAMINER_BIN") or os.path.join(SRC, "build", "ghaminer"))
     if not os.access(b, os.X_OK):
         fail("ghaminer binary not found: set GHAMINER_BIN (tried %s)" % b)
     return b
