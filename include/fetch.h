@@ -24,6 +24,7 @@ struct fetch_req {
 	enum ghapi_answer answer;
 	bool aborted;    /* the miner is stopping; no answer */
 	int attempts;
+	int token;       /* index of the token the last attempt used */
 	struct http_req http;
 	/* private */
 	uint64_t not_before;
@@ -34,7 +35,10 @@ struct fetch_req {
 /* Called when the governor starts waiting on a limit (for a status line and progress). */
 typedef void (*fetch_wait_cb)(void *arg, const char *reason, double until_epoch);
 
-struct fetch *fetch_new(uv_loop_t *loop, const char *const *tokens, int max_in_flight,
+/* tokens: ntokens borrowed strings (a pool: each request goes to the token with the most
+ * budget). */
+struct fetch *fetch_new(uv_loop_t *loop, const char *const *tokens, int ntokens,
+			int max_in_flight,
 			int per_minute, int reserve, int max_retries, double timeout_s);
 void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg);
 /* Queue a GET; url and etag are copied. done gets the final answer. */

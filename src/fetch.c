@@ -16,6 +16,7 @@ struct fetch {
 	struct fetch_req *head, *tail; /* queued, FIFO */
 	size_t queued, in_flight;
 	const char *const *tokens;
+	int ntokens;
 	int max_retries;
 	bool stopping;
 	bool pumping;
@@ -84,8 +85,8 @@ static void on_http_done(struct http_req *hr, void *arg)
 	uint64_t now = time_mono_ms();
 	double now_epoch = time_now();
 	f->in_flight--;
-	governor_observe(&f->gov, hr->rl_remaining, hr->rl_limit, hr->rl_reset);
-	governor_done(&f->gov);
+	governor_observe(&f->gov, r->token, hr->rl_remaining, hr->rl_limit, hr->rl_reset);
+	governor_done(&f->gov, r->token);
 	if (f->stopping || hr->result == CURLE_ABORTED_BY_CALLBACK) {
 		r->aborted = true;
 		complete(f, r);
@@ -95,11 +96,26 @@ static void on_http_done(struct http_req *hr, void *arg)
 	r->answer = ghapi_classify(hr->status, hr->rl_remaining, hr->retry_after >= 0,
 				   hr->body.data);
 	switch (r->answer) {
+	case GA_AUTH:
+		/* In a pool, a rejected token is dropped and the request goes to another. */
+		if (f->ntokens > 1 && !f->gov.tok[r->token].dead) {
+			int live = governor_drop_token(&f->gov, r->token);
+			msg_warn("token #%d of %d was rejected (401 Bad credentials): dropped, %d "
+				 "left", r->token + 1, f->ntokens, live);
+			if (live > 0) {
+				r->attempts--;
+				enqueue(f, r, true);
+				break;
+			}
+		}
+		complete(f, r);
+		break;
 	case GA_PRIMARY:
-		governor_primary(&f->gov, now, now_epoch, hr->rl_reset);
+		governor_primary(&f->gov, r->token, hr->rl_reset);
 		r->attempts--; /* waiting for the budget is not a failed attempt */
 		if (f->on_wait)
-			f->on_wait(f->wait_arg, "primary rate limit", f->gov.reset_epoch);
+			f->on_wait(f->wait_arg, "primary rate limit",
+				   hr->rl_reset > 0 ? hr->rl_reset : now_epoch + 60);
 		enqueue(f, r, true);
 		break;
 	case GA_SECONDARY:
@@ -148,7 +164,15 @@ static void pump(struct fetch *f)
 				soonest = r->not_before;
 			continue;
 		}
-		enum governor_verdict v = governor_admit(&f->gov, now, time_now(), &wait);
+		int token = 0;
+		enum governor_verdict v = governor_admit(&f->gov, now, time_now(), &wait, &token);
+		if (v == GOV_NO_TOKEN) {
+			/* Every token was rejected: the request fails as unauthorised. */
+			unlink_req(f, r);
+			r->answer = GA_AUTH;
+			complete(f, r);
+			continue;
+		}
 		if (v == GOV_WAIT_COMPLETION)
 			break;
 		if (v == GOV_WAIT_TIME) {
@@ -159,13 +183,14 @@ static void pump(struct fetch *f)
 		unlink_req(f, r);
 		r->http.url = r->url;
 		r->http.if_none_match = r->etag;
-		r->http.token = f->tokens && f->tokens[0] ? f->tokens[0] : NULL;
+		r->token = token;
+		r->http.token = token < f->ntokens ? f->tokens[token] : NULL;
 		r->http.done = on_http_done;
 		r->http.arg = r;
 		f->in_flight++;
 		if (http_start(f->http, &r->http) != 0) {
 			f->in_flight--;
-			governor_done(&f->gov);
+			governor_done(&f->gov, token);
 			r->answer = GA_RETRY;
 			snprintf(r->http.errbuf, sizeof(r->http.errbuf), "cannot start request");
 			complete(f, r);
@@ -176,8 +201,9 @@ static void pump(struct fetch *f)
 	f->pumping = false;
 }
 
-struct fetch *fetch_new(uv_loop_t *loop, const char *const *tokens, int max_in_flight,
-			int per_minute, int reserve, int max_retries, double timeout_s)
+struct fetch *fetch_new(uv_loop_t *loop, const char *const *tokens, int ntokens,
+			int max_in_flight, int per_minute, int reserve, int max_retries,
+			double timeout_s)
 {
 	struct fetch *f = xcalloc(1, sizeof(*f));
 	char ua[64];
@@ -189,9 +215,10 @@ struct fetch *fetch_new(uv_loop_t *loop, const char *const *tokens, int max_in_f
 		return NULL;
 	}
 	f->tokens = tokens;
+	f->ntokens = ntokens > GOVERNOR_MAX_TOKENS ? GOVERNOR_MAX_TOKENS : ntokens;
 	f->max_retries = max_retries;
 	f->rng = (unsigned)time_mono_ms();
-	governor_init(&f->gov, max_in_flight, per_minute, reserve);
+	governor_init(&f->gov, f->ntokens, max_in_flight, per_minute, reserve);
 	uv_timer_init(loop, &f->pump_timer);
 	f->pump_timer.data = f;
 	return f;

@@ -3,22 +3,26 @@
 
 #include <math.h>
 
-void governor_init(struct governor *g, int max_in_flight, int per_minute, int reserve)
+void governor_init(struct governor *g, int ntokens, int max_in_flight, int per_minute,
+		   int reserve)
 {
 	*g = (struct governor){0};
 	g->max_in_flight = max_in_flight > 0 ? max_in_flight : 1;
 	g->per_minute = per_minute > 0 ? per_minute : 1;
 	g->reserve = reserve >= 0 ? reserve : 0;
 	g->concurrency = g->max_in_flight;
-	g->remaining = -1;
 	g->backlog = -1;
+	g->ntokens = ntokens < 1 ? 1 : ntokens > GOVERNOR_MAX_TOKENS ? GOVERNOR_MAX_TOKENS : ntokens;
+	for (int i = 0; i < g->ntokens; i++)
+		g->tok[i].remaining = -1;
 }
 
 /* The reserve never takes more than a tenth of a (small) budget. */
-static long effective_reserve(const struct governor *g)
+static long usable(const struct governor *g, const struct governor_budget *b)
 {
-	long cap = g->limit > 0 ? g->limit / 10 : g->reserve;
-	return g->reserve < cap ? g->reserve : cap;
+	long cap = b->limit > 0 ? b->limit / 10 : g->reserve;
+	long reserve = g->reserve < cap ? g->reserve : cap;
+	return b->remaining - reserve;
 }
 
 static uint64_t epoch_to_mono(double epoch, uint64_t now_ms, double now_epoch)
@@ -28,87 +32,131 @@ static uint64_t epoch_to_mono(double epoch, uint64_t now_ms, double now_epoch)
 }
 
 enum governor_verdict governor_admit(struct governor *g, uint64_t now_ms, double now_epoch,
-				     uint64_t *wait_ms)
+				     uint64_t *wait_ms, int *token)
 {
-	double gap = 60000.0 / g->per_minute;
+	double gap = 60000.0 / g->per_minute, earliest_reset = 0;
+	long total_usable = 0;
+	int best = -1, live = 0;
+	bool probing = false;
+	for (int i = 0; i < g->ntokens; i++)
+		live += !g->tok[i].dead;
+	if (!live)
+		return GOV_NO_TOKEN;
 	if (now_ms < g->pause_until) {
 		*wait_ms = g->pause_until - now_ms;
 		return GOV_WAIT_TIME;
 	}
 	if (g->in_flight >= g->concurrency)
 		return GOV_WAIT_COMPLETION;
-	/* A new window began: the budget is unknown until an answer tells it. */
-	if (g->reset_epoch > 0 && now_epoch >= g->reset_epoch) {
-		g->remaining = -1;
-		g->reset_epoch = 0;
-	}
-	if (g->remaining < 0 && g->in_flight > 0)
-		return GOV_WAIT_COMPLETION;
-	if (g->remaining >= 0) {
-		long usable = g->remaining - effective_reserve(g);
-		if (usable <= 0) {
-			if (g->reset_epoch <= 0) {
-				/* Spent with no reset known: probe again in a minute. */
-				g->pause_until = now_ms + 60000;
-			} else {
-				g->pause_until = epoch_to_mono(g->reset_epoch, now_ms, now_epoch) + 1000;
+	/* Pick the live token with the most usable budget; an unknown budget is probed by one
+	 * request at a time and preferred, since it may be a whole fresh window. */
+	for (int i = 0; i < g->ntokens; i++) {
+		struct governor_budget *b = &g->tok[i];
+		if (b->dead)
+			continue;
+		/* A new window began: the budget is unknown until an answer tells it. */
+		if (b->reset_epoch > 0 && now_epoch >= b->reset_epoch) {
+			b->remaining = -1;
+			b->reset_epoch = 0;
+		}
+		if (b->remaining < 0) {
+			if (b->in_flight > 0) {
+				probing = true;
+				continue;
 			}
-			*wait_ms = g->pause_until - now_ms;
-			return GOV_WAIT_TIME;
+			best = i;
+			total_usable = -1;
+			break;
 		}
-		/* When the work left outlasts the budget, spread the budget evenly until the
-		 * reset instead of running dry and idling. */
-		if (g->reset_epoch > 0 && g->backlog > usable) {
-			double window = (g->reset_epoch - now_epoch) * 1000.0;
-			if (window > 0 && window / usable > gap)
-				gap = window / usable;
+		long u = usable(g, b);
+		if (u <= 0) {
+			double r = b->reset_epoch > 0 ? b->reset_epoch : now_epoch + 60;
+			if (earliest_reset == 0 || r < earliest_reset)
+				earliest_reset = r;
+			continue;
 		}
+		total_usable += u;
+		if (b->reset_epoch > 0 && (earliest_reset == 0 || b->reset_epoch < earliest_reset))
+			earliest_reset = b->reset_epoch;
+		if (best < 0 || u > usable(g, &g->tok[best]))
+			best = i;
+	}
+	if (best < 0) {
+		if (probing)
+			return GOV_WAIT_COMPLETION;
+		/* Every budget spent: wait for the first reset (plus a second of slack). */
+		g->pause_until = epoch_to_mono(earliest_reset, now_ms, now_epoch) + 1000;
+		*wait_ms = g->pause_until - now_ms;
+		return GOV_WAIT_TIME;
+	}
+	/* When the work left outlasts the budgets, spread them evenly until the reset instead
+	 * of running dry and idling. */
+	if (total_usable > 0 && earliest_reset > 0 && g->backlog > total_usable) {
+		double window = (earliest_reset - now_epoch) * 1000.0;
+		if (window > 0 && window / total_usable > gap)
+			gap = window / total_usable;
 	}
 	if (now_ms < g->next_ms) {
 		*wait_ms = g->next_ms - now_ms;
 		return GOV_WAIT_TIME;
 	}
+	struct governor_budget *b = &g->tok[best];
 	g->in_flight++;
+	b->in_flight++;
 	g->admitted++;
-	if (g->remaining > 0)
-		g->remaining--;
+	if (b->remaining > 0)
+		b->remaining--;
 	/* Strict spacing from now: an idle spell never banks a burst. */
 	g->next_ms = now_ms + (uint64_t)gap;
+	*token = best;
 	return GOV_GO;
 }
 
-void governor_done(struct governor *g)
+void governor_done(struct governor *g, int token)
 {
 	if (g->in_flight > 0)
 		g->in_flight--;
+	if (token >= 0 && token < g->ntokens && g->tok[token].in_flight > 0)
+		g->tok[token].in_flight--;
 }
 
-void governor_observe(struct governor *g, long remaining, long limit, double reset_epoch)
+void governor_observe(struct governor *g, int token, long remaining, long limit,
+		      double reset_epoch)
 {
-	if (remaining < 0)
+	struct governor_budget *b;
+	if (remaining < 0 || token < 0 || token >= g->ntokens)
 		return;
+	b = &g->tok[token];
 	if (limit > 0)
-		g->limit = limit;
-	if (reset_epoch > g->reset_epoch + 0.5 || g->remaining < 0) {
+		b->limit = limit;
+	if (reset_epoch > b->reset_epoch + 0.5 || b->remaining < 0) {
 		/* A newer window: others in flight were admitted under the old count. */
-		long others = g->in_flight > 0 ? g->in_flight - 1 : 0;
-		g->remaining = remaining > others ? remaining - others : 0;
-		g->reset_epoch = reset_epoch;
-	} else if (remaining < g->remaining) {
-		g->remaining = remaining;
+		long others = b->in_flight > 0 ? b->in_flight - 1 : 0;
+		b->remaining = remaining > others ? remaining - others : 0;
+		b->reset_epoch = reset_epoch;
+	} else if (remaining < b->remaining) {
+		b->remaining = remaining;
 	}
 }
 
-void governor_primary(struct governor *g, uint64_t now_ms, double now_epoch, double reset_epoch)
+void governor_primary(struct governor *g, int token, double reset_epoch)
 {
+	if (token < 0 || token >= g->ntokens)
+		return;
 	g->limited++;
-	g->remaining = 0;
+	g->tok[token].remaining = 0;
 	if (reset_epoch > 0)
-		g->reset_epoch = reset_epoch;
-	uint64_t until = g->reset_epoch > 0 ? epoch_to_mono(g->reset_epoch, now_ms, now_epoch) + 1000
-					    : now_ms + 60000;
-	if (until > g->pause_until)
-		g->pause_until = until;
+		g->tok[token].reset_epoch = reset_epoch;
+}
+
+int governor_drop_token(struct governor *g, int token)
+{
+	int live = 0;
+	if (token >= 0 && token < g->ntokens)
+		g->tok[token].dead = true;
+	for (int i = 0; i < g->ntokens; i++)
+		live += !g->tok[i].dead;
+	return live;
 }
 
 void governor_secondary(struct governor *g, uint64_t now_ms, double retry_after)
@@ -140,6 +188,17 @@ void governor_success(struct governor *g)
 		g->concurrency++;
 		g->successes = 0;
 	}
+}
+
+long governor_budget_left(const struct governor *g)
+{
+	long total = -1;
+	for (int i = 0; i < g->ntokens; i++) {
+		if (g->tok[i].dead || g->tok[i].remaining < 0)
+			continue;
+		total = (total < 0 ? 0 : total) + g->tok[i].remaining;
+	}
+	return total;
 }
 
 uint64_t governor_backoff_ms(int attempt, double jitter01)

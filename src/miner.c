@@ -244,7 +244,10 @@ int miner_run(const struct settings *s)
 			goto out_journal;
 		}
 	}
-	m.f = fetch_new(&loop, (const char *const *)s->tokens, s->max_in_flight,
+	if (s->ntokens > GOVERNOR_MAX_TOKENS)
+		msg_warn("%zu tokens given: only the first %d are used", s->ntokens,
+			 GOVERNOR_MAX_TOKENS);
+	m.f = fetch_new(&loop, (const char *const *)s->tokens, (int)s->ntokens, s->max_in_flight,
 			s->requests_per_minute, s->budget_reserve, s->max_retries,
 			s->request_timeout);
 	if (!m.f) {

@@ -1158,6 +1158,12 @@ class Simulator:
             req = json.loads(body or b"{}")
         except ValueError:
             return 400, {"message": "body is not JSON"}
+        if method == "GET" and path in ("/_sim/log", "/_sim/stats"):
+            # A client has its answer before finish() records it; let those land first so a
+            # test reading the log right after the miner exits sees every request.
+            deadline = time.monotonic() + 2.0
+            while self.in_flight > 0 and time.monotonic() < deadline:
+                time.sleep(0.005)
         if method == "GET" and path == "/_sim/log":
             with self.lock:
                 return 200, list(self.log)
