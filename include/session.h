@@ -24,6 +24,9 @@ struct session {
 	uv_signal_t sig_int, sig_term, sig_usr1;
 	uv_check_t sync_check;
 	uv_timer_t watch_timer;
+	uv_timer_t progress_timer;
+	int phase;              /* 1 or 2 while a phase runs, else 0: what progress shows */
+	long pages_total;       /* from the first page's total_count, or -1 */
 	int exit_code;
 	int stop_signal;
 	bool finishing;
@@ -54,7 +57,6 @@ struct session {
 	int64_t *todo;
 	size_t ntodo, next_todo, outstanding, processed, failed, collected_jobs;
 	uint64_t fold_at;
-	uint64_t last_progress_ms;
 	uint64_t phase_start_ms;
 };
 
@@ -64,6 +66,9 @@ void session_fatal(struct session *m, int code);
 int session_report_failure(struct session *m, struct fetch_req *fr, const char *what);
 int session_fold(struct session *m);
 void session_repo_done(struct session *m);
+
+/* Draw the progress line now (at phase ends and on the progress timer). */
+void session_progress(struct session *m);
 
 /* phase1.c: list the runs of m->repo; calls phase2_start when done. */
 void phase1_start(struct session *m);

@@ -12,6 +12,7 @@
 #include "ghapi.h"
 #include "msg.h"
 #include "ndjson.h"
+#include "progress.h"
 #include "session.h"
 #include "util.h"
 
@@ -94,6 +95,36 @@ static void on_sync_check(uv_check_t *h)
 	struct session *m = h->data;
 	if (m->j.pending.len && journal_sync(&m->j) != 0)
 		session_fatal(m, EXIT_IO);
+}
+
+void session_progress(struct session *m)
+{
+	struct progress_view v = {.repo = m->repo ? m->repo->full_name : "", .budget = -1};
+	const struct governor *g;
+	uint64_t now = time_mono_ms();
+	double secs = (double)(now - m->phase_start_ms) / 1000.0;
+	if (!m->phase || !m->f)
+		return;
+	g = fetch_governor(m->f);
+	if (m->phase == 1) {
+		v.what = "pages";
+		v.done = m->page;
+		v.total = m->pages_total;
+	} else {
+		v.what = "runs";
+		v.done = (long)m->processed;
+		v.total = (long)m->ntodo;
+	}
+	v.rate = secs > 0 ? (double)v.done / secs : 0;
+	v.budget = governor_budget_left(g);
+	if (g->pause_until > now)
+		v.wait_s = (double)(g->pause_until - now) / 1000.0;
+	progress_show(&v);
+}
+
+static void on_progress_timer(uv_timer_t *t)
+{
+	session_progress(t->data);
 }
 
 static void on_watch_timer(uv_timer_t *t)
@@ -213,6 +244,8 @@ static void miner_finish(struct session *m)
 	uv_close((uv_handle_t *)&m->sig_usr1, NULL);
 	uv_close((uv_handle_t *)&m->sync_check, NULL);
 	uv_close((uv_handle_t *)&m->watch_timer, NULL);
+	uv_close((uv_handle_t *)&m->progress_timer, NULL);
+	progress_done();
 }
 
 int miner_run(const struct settings *s)
@@ -268,6 +301,15 @@ int miner_run(const struct settings *s)
 	uv_check_start(&m.sync_check, on_sync_check);
 	uv_timer_init(&loop, &m.watch_timer);
 	m.watch_timer.data = &m;
+	uv_timer_init(&loop, &m.progress_timer);
+	m.progress_timer.data = &m;
+	progress_init(s->quiet);
+	if (progress_interval() > 0) {
+		uint64_t every = (uint64_t)(progress_interval() * 1000);
+		uv_timer_start(&m.progress_timer, on_progress_timer, every, every);
+		/* The progress line must not keep an idle watch loop awake. */
+		uv_unref((uv_handle_t *)&m.progress_timer);
+	}
 
 	pass_start(&m);
 	uv_run(&loop, UV_RUN_DEFAULT);

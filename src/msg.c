@@ -1,5 +1,6 @@
 /* msg.c - warnings, errors and progress chatter on stderr, one format, token-safe. */
 #include "msg.h"
+#include "progress.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ static void msg_emit(const char *prefix, const char *fmt, va_list ap)
 	char raw[4096], clean[4096];
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	msg_redact(clean, sizeof(clean), raw);
+	progress_clear();
 	fprintf(stderr, "ghaminer: %s%s\n", prefix, clean);
 	fflush(stderr);
 }

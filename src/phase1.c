@@ -11,6 +11,7 @@
 #include "ghapi.h"
 #include "msg.h"
 #include "ndjson.h"
+#include "progress.h"
 #include "session.h"
 #include "util.h"
 
@@ -188,8 +189,8 @@ static void on_page(struct fetch_req *fr, void *arg)
 	ndjson_emit("runs_page", json_pack("{s:i, s:o, s:o, s:I, s:b}", "page", m->page, "runs", out,
 					   "updated_runs", updated, "total_collected",
 					   (json_int_t)m->collected, "has_more", next != NULL));
-	msg_info("%s: page %d, %zu new runs (%ld collected, %ld already known)",
-		 m->repo->full_name, m->page, pr.added, m->collected, m->known);
+	if (m->top_crawl && m->page == 1 && total >= 0)
+		m->pages_total = (long)((total + 99) / 100);
 
 	bool capped = !next && total >= 0 && m->query_seen < total;
 	if (m->top_crawl) {
@@ -297,6 +298,12 @@ static void listing_next(struct session *m)
 	if (m->finishing)
 		return;
 	if (m->listing_i >= nlistings) {
+		session_progress(m);
+		progress_done();
+		m->phase = 0;
+		msg_info("%s: %ld new runs (%ld already known, %ld updated) in %d pages, %.1f s",
+			 m->repo->full_name, m->collected, m->known, m->updated, m->page,
+			 (double)(time_mono_ms() - m->phase_start_ms) / 1000.0);
 		ndjson_status("runs_collected", "collected %ld new runs of %s (%ld already known, %ld "
 			      "updated)", m->collected, m->repo->full_name, m->known, m->updated);
 		recheck_start(m);
@@ -554,6 +561,9 @@ void phase1_start(struct session *m)
 			((struct runindex_slot *)slot)->value &= ~(uint64_t)(RX_SEEN | RX_FAILED);
 	m->listing_i = 0;
 	m->page = 0;
+	m->phase = 1;
+	m->pages_total = -1;
+	m->phase_start_ms = time_mono_ms();
 	m->collected = m->known = m->updated = 0;
 	ndjson_status("collecting_runs", "collecting workflow runs of %s", m->repo->full_name);
 	msg_info("%s: collecting workflow runs", m->repo->full_name);

@@ -8,6 +8,7 @@
 #include "ghapi.h"
 #include "msg.h"
 #include "ndjson.h"
+#include "progress.h"
 #include "session.h"
 #include "util.h"
 
@@ -28,23 +29,21 @@ static int cmp_desc(const void *a, const void *b)
 static void progress(struct session *m, int64_t run_id)
 {
 	char id[32];
-	uint64_t now = time_mono_ms();
 	if (m->processed % 10 == 0 || m->processed == m->ntodo) {
 		snprintf(id, sizeof(id), "%" PRId64, run_id);
 		ndjson_emit("job_progress", json_pack("{s:I, s:I, s:s}", "processed",
 						      (json_int_t)m->processed, "total",
 						      (json_int_t)m->ntodo, "current_run_id", id));
 	}
-	if (now - m->last_progress_ms >= 2000 || m->processed == m->ntodo) {
-		double secs = (double)(now - m->phase_start_ms) / 1000.0;
-		msg_info("%s: jobs %zu/%zu runs (%.0f runs/s)", m->repo->full_name, m->processed,
-			 m->ntodo, secs > 0 ? (double)m->processed / secs : 0.0);
-		m->last_progress_ms = now;
-	}
 }
 
 static void done(struct session *m)
 {
+	if (m->ntodo) {
+		session_progress(m);
+		progress_done();
+	}
+	m->phase = 0;
 	free(m->todo);
 	m->todo = NULL;
 	if (session_fold(m) != 0) {
@@ -186,7 +185,8 @@ void phase2_start(struct session *m)
 	}
 	if (m->ntodo)
 		qsort(m->todo, m->ntodo, sizeof(*m->todo), cmp_desc);
-	m->phase_start_ms = m->last_progress_ms = time_mono_ms();
+	m->phase_start_ms = time_mono_ms();
+	m->phase = 2;
 	ndjson_status("collecting_jobs", "collecting job details of %zu runs of %s", m->ntodo,
 		      m->repo->full_name);
 	if (m->ntodo)

@@ -108,6 +108,10 @@ class Sim:
 
     def __exit__(self, *exc):
         self.stop()
+        self._err.seek(0)
+        err = self._err.read()
+        if "Traceback" in err:  # a simulator bug must not pass unnoticed
+            print("--- ghsim stderr ---\n" + err[-4000:], flush=True)
         self._err.close()
         self._tmp.cleanup()
         return False

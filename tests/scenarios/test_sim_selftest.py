@@ -363,9 +363,10 @@ def control(sim):
     check(y["run_attempt"] == 2 and y["previous_attempt_url"].endswith("/attempts/1"), "rerun attempt")
     check(parse_ts(y["run_started_at"]) > parse_ts(target["updated_at"]) and parse_ts(y["updated_at"]) > parse_ts(y["run_started_at"]), "rerun times")
     check(y["created_at"] == target["created_at"], "rerun keeps created_at")
-    if t3["jobs"][str(y["id"])]:
-        check(t3["jobs"][str(y["id"])][0]["id"] != t2["jobs"][str(y["id"])][0]["id"] if t2["jobs"][str(y["id"])] else True, "rerun jobs regenerated")
-        check(all(j["run_attempt"] == 2 for j in t3["jobs"][str(y["id"])]), "rerun jobs carry the attempt")
+    new_jobs, old_jobs = t3["jobs"][str(y["id"])], t2["jobs"][str(y["id"])]
+    check(len(new_jobs) == len(old_jobs), "rerun keeps the job count")
+    check(not {j["id"] for j in new_jobs} & {j["id"] for j in old_jobs}, "rerun jobs get new ids")
+    check(all(j["run_attempt"] == 2 for j in new_jobs), "rerun jobs carry the attempt")
     _, _, single = api_json(sim, "/repos/%s/actions/runs/%d" % (REPO, y["id"]))
     check(single["run_attempt"] == 2, "served run reflects the rerun")
 

@@ -1166,7 +1166,7 @@ class Simulator:
                 time.sleep(0.005)
         if method == "GET" and path == "/_sim/log":
             with self.lock:
-                return 200, list(self.log)
+                return 200, sorted(self.log, key=lambda e: e["seq"])   # arrival order
         if method == "GET" and path == "/_sim/stats":
             with self.lock:
                 return 200, copy.deepcopy(self.stats)
@@ -1309,6 +1309,12 @@ class Server(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 256
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # clients hanging up (a killed miner, a timeout) are normal here; real bugs are not
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, socket.timeout)):
+            return
+        super().handle_error(request, client_address)
 
 
 def main(argv=None):

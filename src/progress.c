@@ -1,0 +1,86 @@
+/* progress.c - the progress line on stderr: live on a terminal, plain lines otherwise. */
+#include "progress.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+static bool tty, quiet, live;
+
+static void format_duration(char *buf, size_t n, double s)
+{
+	if (s < 0 || s > 1e7)
+		snprintf(buf, n, "?");
+	else if (s >= 3600)
+		snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+	else if (s >= 60)
+		snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
+	else
+		snprintf(buf, n, "%ds", (int)(s + 0.5));
+}
+
+void progress_format(char *buf, size_t n, const struct progress_view *v)
+{
+	char eta[32], wait[32], budget[32] = "?";
+	int o;
+	if (v->budget >= 0)
+		snprintf(budget, sizeof(budget), "%ld", v->budget);
+	if (v->total >= 0)
+		o = snprintf(buf, n, "%s: %s %ld/%ld", v->repo, v->what, v->done, v->total);
+	else
+		o = snprintf(buf, n, "%s: %s %ld", v->repo, v->what, v->done);
+	if (o < 0 || (size_t)o >= n)
+		return;
+	if (v->wait_s > 0) {
+		format_duration(wait, sizeof(wait), v->wait_s);
+		snprintf(buf + o, n - (size_t)o, ", waiting for the rate limit: %s, budget %s", wait,
+			 budget);
+		return;
+	}
+	if (v->total >= 0 && v->rate > 0)
+		format_duration(eta, sizeof(eta), (double)(v->total - v->done) / v->rate);
+	else
+		snprintf(eta, sizeof(eta), "?");
+	snprintf(buf + o, n - (size_t)o, ", %.1f/s, ETA %s, budget %s", v->rate, eta, budget);
+}
+
+void progress_init(bool q)
+{
+	quiet = q;
+	tty = isatty(STDERR_FILENO);
+}
+
+double progress_interval(void)
+{
+	return quiet ? 0 : tty ? 1.0 : 5.0;
+}
+
+void progress_show(const struct progress_view *v)
+{
+	char line[256];
+	if (quiet)
+		return;
+	progress_format(line, sizeof(line), v);
+	if (tty) {
+		fprintf(stderr, "\r\033[K%s", line);
+		live = true;
+	} else {
+		fprintf(stderr, "ghaminer: %s\n", line);
+	}
+	fflush(stderr);
+}
+
+void progress_done(void)
+{
+	if (live) {
+		fputc('\n', stderr);
+		live = false;
+	}
+}
+
+void progress_clear(void)
+{
+	if (live) {
+		fputs("\r\033[K", stderr);
+		live = false;
+	}
+}
