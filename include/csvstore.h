@@ -34,6 +34,7 @@ struct csvstore {
 	struct runindex index;      /* (repo, id) → RX_* flags */
 	off_t size;
 	uint64_t bytes_written;     /* appends and rewrites, for the durability budget */
+	bool repaired;              /* a torn last row was cut: some run is missing */
 	int rewrites;
 };
 

@@ -41,16 +41,12 @@ struct session {
 	size_t listing_i;
 	struct sync_listing *lst;
 	int64_t from_t, to_t;   /* target created range */
-	int64_t known_hi;       /* covered hi before this pass's top crawl */
-	int64_t crawl_newest;   /* newest created_at the top crawl saw */
-	int64_t gap_lo, gap_hi; /* the gap the current query fills */
-	bool top_crawl;
 	char *top_url;
-	long query_seen;
+	size_t windows_active;  /* created-date windows being crawled (plus a launch hold) */
 	int page;
 	long collected, known, updated;
 	int64_t *days;          /* recent days holding runs, re-checked for re-runs */
-	size_t ndays, next_day;
+	size_t ndays, next_day, days_active;
 	int64_t *refresh;       /* incomplete runs not listed in this pass */
 	size_t nrefresh, next_refresh, refresh_outstanding;
 	/* phase 2 */

@@ -25,6 +25,8 @@ struct sync_etag {
 	char *token_id; /* a hash of the token: ETags differ by token, tokens are secret */
 	char *url;
 	char *etag;
+	char *next;     /* the page's rel="next" when it was fetched, or NULL: a 304 has no
+			   Link header, and later pages of a window need checking too */
 };
 
 struct syncstate {
@@ -43,9 +45,11 @@ int syncstate_save(const struct syncstate *st);
 void syncstate_release(struct syncstate *st);
 
 struct sync_listing *syncstate_listing(struct syncstate *st, const char *key);
-const char *syncstate_etag(const struct syncstate *st, const char *token_id, const char *url);
+/* The stored ETag for url, or NULL; *next (when not NULL) gets the stored next URL. */
+const char *syncstate_etag(const struct syncstate *st, const char *token_id, const char *url,
+			   const char **next);
 void syncstate_set_etag(struct syncstate *st, const char *token_id, const char *url,
-			const char *etag);
+			const char *etag, const char *next);
 /* A short non-reversible id for a token (FNV-1a, hex). */
 void syncstate_token_id(const char *token, char out[17]);
 

@@ -331,6 +331,7 @@ int csvstore_open(struct csvstore *cs, const char *path)
 			return EXIT_IO;
 		}
 		cs->size = boundary;
+		cs->repaired = true;
 		if (boundary == 0)
 			return write_header(cs);
 	}

@@ -268,6 +268,13 @@ int miner_run(const struct settings *s)
 	if (rc)
 		goto out_journal;
 	syncstate_load(&m.st, s->output_csv);
+	if (m.cs.repaired && m.st.nl) {
+		/* The torn row's run may lie in a range a pass proved: prove everything again
+		 * (pages only; the jobs already collected are kept). */
+		msg_warn("the sync state is reset after the repair: this run lists every run again");
+		for (size_t i = 0; i < m.st.nl; i++)
+			sync_clear(&m.st.l[i]);
+	}
 	/* Results an interrupted process journaled go into the CSV before anything else. */
 	if (m.j.entries) {
 		msg_info("folding %zu journaled results of an earlier run into '%s'", m.j.entries,

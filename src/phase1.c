@@ -16,7 +16,7 @@
 #include "util.h"
 
 static void listing_next(struct session *m);
-static void crawl_gap(struct session *m);
+static long repo_rows(struct session *m);
 static void refresh_start(struct session *m);
 static void recheck_start(struct session *m);
 
@@ -122,28 +122,219 @@ static int take_page(struct session *m, const json_t *runs, struct page_result *
 	return rc;
 }
 
-static void fetch_listing(struct session *m, const char *url, const char *etag);
+/* ---- created-date windows, crawled concurrently ------------------------------------ */
 
-static void on_page(struct fetch_req *fr, void *arg)
+/* No workflow run predates GitHub Actions (2018): the floor of a listing's first window. */
+#define ACTIONS_EPOCH 1514764800
+/* GitHub returns at most 1,000 runs for a filtered query; split windows holding more. */
+#define FILTERED_CAP 1000
+/* Runs a window is sized for: well under the cap, so most need no split. */
+#define WINDOW_RUNS 500
+
+struct window {
+	struct session *m;
+	int64_t lo, hi;  /* created_at bounds, inclusive */
+	long seen;
+	int64_t oldest;  /* oldest created_at seen so far */
+};
+
+static void window_launch(struct session *m, int64_t lo, int64_t hi);
+
+static void listing_complete(struct session *m)
+{
+	int64_t lo, hi, to = sync_covered_hi(m->lst);
+	/* A failed window leaves its gap for the next run; only a gapless listing is synced. */
+	if (to != SYNC_MIN && sync_top_gap(m->lst, m->from_t, to, &lo, &hi))
+		msg_warn("%s: some runs could not be listed; run again to fill the gap",
+			 m->repo->full_name);
+	else
+		m->lst->last_sync = time_now();
+	save_state(m);
+	m->listing_i++;
+	listing_next(m);
+}
+
+static void window_done(struct session *m, struct window *w)
+{
+	free(w);
+	if (--m->windows_active == 0 && !m->finishing)
+		listing_complete(m);
+}
+
+/* Split [lo, hi] into n windows of equal time. */
+static void launch_split(struct session *m, int64_t lo, int64_t hi, long n)
+{
+	if (n < 1)
+		n = 1;
+	if (n > hi - lo + 1)
+		n = (long)(hi - lo + 1);
+	int64_t step = (hi - lo + 1) / n;
+	for (long i = 0; i < n; i++) {
+		int64_t wlo = lo + step * i, whi = i == n - 1 ? hi : wlo + step - 1;
+		window_launch(m, wlo, whi);
+	}
+}
+
+static void on_window_page(struct fetch_req *fr, void *arg)
+{
+	struct window *w = arg;
+	struct session *m = w->m;
+	struct page_result pr;
+	json_t *page, *runs, *out, *updated;
+	long long total = -1;
+	char *next;
+
+	if (fr->aborted) {
+		fetch_req_free(fr);
+		free(w);
+		return;
+	}
+	if (fr->answer != GA_OK) {
+		int code = session_report_failure(m, fr, "listing workflow runs");
+		bool stop = fr->answer == GA_AUTH || code == EXIT_NETWORK;
+		fetch_req_free(fr);
+		if (stop) {
+			free(w);
+			session_fatal(m, code);
+			return;
+		}
+		session_set_exit(m, code);
+		window_done(m, w);
+		return;
+	}
+	page = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
+	runs = json_object_get(page, "workflow_runs");
+	if (json_is_integer(json_object_get(page, "total_count")))
+		total = json_integer_value(json_object_get(page, "total_count"));
+	out = json_array();
+	updated = json_array();
+	bool shaped = json_is_array(runs);
+	if (!shaped || take_page(m, runs, &pr, out, updated) != 0) {
+		json_decref(out);
+		json_decref(updated);
+		json_decref(page);
+		fetch_req_free(fr);
+		free(w);
+		if (!shaped) {
+			msg_error("unexpected answer listing runs of %s (no workflow_runs array)",
+				  m->repo->full_name);
+			session_fatal(m, EXIT_PARTIAL);
+		} else {
+			session_fatal(m, EXIT_IO);
+		}
+		return;
+	}
+	json_decref(page);
+	m->page++;
+	w->seen += (long)pr.n;
+	if (pr.n && pr.oldest < w->oldest)
+		w->oldest = pr.oldest;
+	next = ghapi_link_next(fr->http.link);
+	fetch_req_free(fr);
+	/* A window over the cap is cut short: what its pages proved is kept, the rest is
+	 * split into windows sized for fewer runs. */
+	bool over = total > FILTERED_CAP;
+	bool capped = (!next && total >= 0 && w->seen < total) || (over && next);
+	ndjson_emit("runs_page", json_pack("{s:i, s:o, s:o, s:I, s:b}", "page", m->page, "runs", out,
+					   "updated_runs", updated, "total_collected",
+					   (json_int_t)m->collected, "has_more",
+					   next != NULL || m->windows_active > 1));
+	/* Runs sharing the oldest second may continue on the next page: prove only what is
+	 * above it until the window ends. */
+	if (pr.n)
+		sync_cover(m->lst, pr.oldest + 1, w->hi);
+	if (next && !capped) {
+		save_state(m);
+		fetch_get(m->f, next, NULL, on_window_page, w);
+		free(next);
+		return;
+	}
+	free(next);
+	if (!capped) {
+		sync_cover(m->lst, w->lo, w->hi);
+	} else if (w->oldest >= w->hi || w->oldest == INT64_MAX) {
+		/* The cap reached within one second: it cannot be split further. */
+		msg_warn("%s: more than %d runs created in one second; some may be missed",
+			 m->repo->full_name, FILTERED_CAP);
+		sync_cover(m->lst, w->lo, w->hi);
+	} else {
+		long left = total - w->seen;
+		launch_split(m, w->lo, w->oldest, (left + WINDOW_RUNS - 1) / WINDOW_RUNS);
+	}
+	save_state(m);
+	window_done(m, w);
+}
+
+static void window_launch(struct session *m, int64_t lo, int64_t hi)
+{
+	struct window *w = xcalloc(1, sizeof(*w));
+	char a[32], b[32], *created, *url;
+	int64_t wf = m->s->nworkflow_ids ? m->s->workflow_ids[m->listing_i] : 0;
+	w->m = m;
+	w->lo = lo;
+	w->hi = hi;
+	w->oldest = INT64_MAX;
+	sync_format_time(lo, a);
+	sync_format_time(hi, b);
+	created = xasprintf("%s..%s", a, b);
+	url = ghapi_runs_url(m->s->api_url, m->repo->full_name, wf, created);
+	m->windows_active++;
+	fetch_get(m->f, url, NULL, on_window_page, w);
+	free(url);
+	free(created);
+}
+
+/* Fill every range of [from, what is covered] not yet proven, with windows crawled
+ * concurrently. est_runs: how many runs the ranges are thought to hold (< 0: unknown);
+ * rate: runs per second near the top, to size the first windows. */
+static void crawl_gaps(struct session *m, long est_runs, double rate)
+{
+	int64_t lo, hi, to = sync_covered_hi(m->lst);
+	if (m->finishing)
+		return;
+	m->windows_active++; /* hold: launching must not complete the listing early */
+	while (to != SYNC_MIN && sync_top_gap(m->lst, m->from_t, to, &lo, &hi)) {
+		if (lo == SYNC_MIN) {
+			sync_cover(m->lst, SYNC_MIN, ACTIONS_EPOCH - 1);
+			lo = ACTIONS_EPOCH;
+			if (hi < lo)
+				break;
+		}
+		int64_t split_lo = lo;
+		if (est_runs > WINDOW_RUNS && rate > 0) {
+			/* Size windows for the runs expected just below the top; the rest of the
+			 * range (older, sparser) is one window that splits itself if needed. */
+			double span = 1.5 * (double)est_runs / rate;
+			if ((double)(hi - lo) > span)
+				split_lo = hi - (int64_t)span;
+			if (split_lo > lo)
+				window_launch(m, lo, split_lo - 1);
+			launch_split(m, split_lo, hi, (est_runs + WINDOW_RUNS - 1) / WINDOW_RUNS);
+		} else {
+			window_launch(m, lo, hi);
+		}
+		est_runs = -1; /* holes further down (from an interrupted run) get one window */
+		to = lo - 1;
+	}
+	if (--m->windows_active == 0)
+		listing_complete(m);
+}
+
+/* The first page of the listing: with the stored ETag, a 304 says nothing is new above
+ * what earlier passes proved. Otherwise its runs are taken and the rest is windowed. */
+static void on_top_page(struct fetch_req *fr, void *arg)
 {
 	struct session *m = arg;
 	struct page_result pr;
-	json_t *page = NULL, *runs, *out = NULL, *updated = NULL;
-	char *next = NULL;
+	json_t *page = NULL, *runs, *out, *updated;
 	long long total = -1;
+	char *next;
 
 	if (fr->aborted)
 		goto out;
-	if (fr->answer == GA_NOT_MODIFIED && m->top_crawl) {
+	if (fr->answer == GA_NOT_MODIFIED) {
 		msg_info("%s: no new runs since the last sync (304 Not Modified)", m->repo->full_name);
-		crawl_gap(m);
-		goto out;
-	}
-	if (fr->answer == GA_FATAL && fr->http.status == 422) {
-		/* GitHub stops a listing at 40,000 results: created windows reach the rest. */
-		msg_warn("%s: GitHub limits this listing's pagination; continuing with created-date "
-			 "windows", m->repo->full_name);
-		crawl_gap(m);
+		crawl_gaps(m, -1, 0);
 		goto out;
 	}
 	if (fr->answer != GA_OK) {
@@ -184,94 +375,30 @@ static void on_page(struct fetch_req *fr, void *arg)
 		goto out;
 	}
 	m->page++;
-	m->query_seen += (long)pr.n;
+	if (total >= 0)
+		m->pages_total = (long)((total + 99) / 100);
 	next = ghapi_link_next(fr->http.link);
 	ndjson_emit("runs_page", json_pack("{s:i, s:o, s:o, s:I, s:b}", "page", m->page, "runs", out,
 					   "updated_runs", updated, "total_collected",
 					   (json_int_t)m->collected, "has_more", next != NULL));
-	if (m->top_crawl && m->page == 1 && total >= 0)
-		m->pages_total = (long)((total + 99) / 100);
-
-	bool capped = !next && total >= 0 && m->query_seen < total;
-	if (m->top_crawl) {
-		if (m->crawl_newest == INT64_MIN && pr.n) {
-			m->crawl_newest = pr.newest;
-			syncstate_set_etag(&m->st, m->token_id, m->top_url, fr->http.etag);
-		}
-		/* Runs sharing the oldest second may continue on the next page: prove only
-		 * what is above it until the query ends. */
-		if (pr.n)
-			sync_cover(m->lst, pr.oldest + 1, m->crawl_newest);
-		if (pr.n && pr.oldest <= m->known_hi) {
-			save_state(m);
-			crawl_gap(m); /* met what an earlier pass proved */
-		} else if (next) {
-			save_state(m);
-			fetch_listing(m, next, NULL);
-		} else {
-			if (!capped && m->crawl_newest != INT64_MIN)
-				sync_cover(m->lst, m->from_t, m->crawl_newest);
-			save_state(m);
-			crawl_gap(m);
-		}
-	} else {
-		if (pr.n)
-			sync_cover(m->lst, pr.oldest + 1, m->gap_hi);
-		if (next) {
-			save_state(m);
-			fetch_listing(m, next, NULL);
-		} else {
-			if (!capped) {
-				sync_cover(m->lst, m->gap_lo, m->gap_hi);
-			} else if (!pr.n || pr.oldest >= m->gap_hi) {
-				/* More than a page of runs in one second at the cap: cannot split. */
-				msg_warn("%s: more than 1,000 runs created at the same second; some may "
-					 "be missed", m->repo->full_name);
-				sync_cover(m->lst, m->gap_hi, m->gap_hi);
-			}
-			save_state(m);
-			crawl_gap(m);
-		}
+	if (pr.n) {
+		syncstate_set_etag(&m->st, m->token_id, m->top_url, fr->http.etag, NULL);
+		if (next)
+			sync_cover(m->lst, pr.oldest + 1, pr.newest);
+		else if (total < 0 || (long long)pr.n >= total)
+			sync_cover(m->lst, m->from_t, pr.newest); /* the whole listing */
+		else
+			sync_cover(m->lst, pr.oldest, pr.newest); /* capped: windows do the rest */
 	}
-out:
 	free(next);
+	/* Runs below the first page not known yet: about the total less what the CSV has. */
+	long est = total >= 0 ? (long)total - repo_rows(m) : -1;
+	double rate = pr.n > 1 && pr.newest > pr.oldest ? (double)pr.n / (double)(pr.newest - pr.oldest)
+							: 0;
+	crawl_gaps(m, est, rate);
+out:
 	json_decref(page);
 	fetch_req_free(fr);
-}
-
-static void fetch_listing(struct session *m, const char *url, const char *etag)
-{
-	fetch_get(m->f, url, etag, on_page, m);
-}
-
-/* Fill the highest range not yet proven complete with a created-date window. */
-static void crawl_gap(struct session *m)
-{
-	int64_t lo, hi, to = sync_covered_hi(m->lst);
-	char a[32], b[32];
-	if (m->finishing)
-		return;
-	if (to != SYNC_MIN && sync_top_gap(m->lst, m->from_t, to, &lo, &hi)) {
-		char *created, *url;
-		int64_t wf = m->s->nworkflow_ids ? m->s->workflow_ids[m->listing_i] : 0;
-		sync_format_time(lo, a);
-		sync_format_time(hi, b);
-		created = lo == SYNC_MIN ? xasprintf("<=%s", b) : xasprintf("%s..%s", a, b);
-		m->top_crawl = false;
-		m->gap_lo = lo;
-		m->gap_hi = hi;
-		m->query_seen = 0;
-		msg_info("%s: filling runs created %s", m->repo->full_name, created);
-		url = ghapi_runs_url(m->s->api_url, m->repo->full_name, wf, created);
-		fetch_listing(m, url, NULL);
-		free(url);
-		free(created);
-		return;
-	}
-	m->lst->last_sync = time_now();
-	save_state(m);
-	m->listing_i++;
-	listing_next(m);
 }
 
 static int64_t day_start(const char *date, int end_of_day)
@@ -282,13 +409,13 @@ static int64_t day_start(const char *date, int end_of_day)
 	return time_parse_iso(iso, &t) == 0 ? (int64_t)t : (end_of_day ? INT64_MAX : SYNC_MIN);
 }
 
-static bool repo_has_rows(struct session *m)
+static long repo_rows(struct session *m)
 {
 	const struct runindex_slot *slot;
+	long n = 0;
 	for (size_t pos = 0; runindex_next(&m->cs.index, &pos, &slot);)
-		if (slot->repo == m->repo_id)
-			return true;
-	return false;
+		n += slot->repo == m->repo_id;
+	return n;
 }
 
 static void listing_next(struct session *m)
@@ -315,21 +442,18 @@ static void listing_next(struct session *m)
 	m->lst = syncstate_listing(&m->st, key);
 	/* Ranges proven about rows this CSV does not have (a new or replaced file) prove
 	 * nothing. */
-	if (m->lst->nr && !repo_has_rows(m))
+	if (m->lst->nr && repo_rows(m) == 0)
 		sync_clear(m->lst);
 	m->from_t = m->s->from_date ? day_start(m->s->from_date, 0) : SYNC_MIN;
 	m->to_t = m->s->to_date ? day_start(m->s->to_date, 1) : INT64_MAX;
-	m->known_hi = sync_covered_hi(m->lst);
-	m->crawl_newest = INT64_MIN;
-	m->top_crawl = true;
-	m->query_seen = 0;
 	created = ghapi_created_filter(m->s->from_date, m->s->to_date);
 	free(m->top_url);
 	m->top_url = ghapi_runs_url(m->s->api_url, m->repo->full_name, wf, created);
 	free(created);
 	/* Only a pass that proved something may skip on a 304. */
-	fetch_listing(m, m->top_url,
-		      m->lst->nr ? syncstate_etag(&m->st, m->token_id, m->top_url) : NULL);
+	fetch_get(m->f, m->top_url,
+		  m->lst->nr ? syncstate_etag(&m->st, m->token_id, m->top_url, NULL) : NULL,
+		  on_top_page, m);
 }
 
 /* ---- re-check of recent days for re-runs ------------------------------------------- */
@@ -340,7 +464,7 @@ static void listing_next(struct session *m)
  * stored ETag makes an unchanged day a free 304. */
 #define RECHECK_DAYS 30
 
-static void recheck_next(struct session *m);
+static void on_recheck_page(struct fetch_req *fr, void *arg);
 
 static char *day_url(struct session *m, int64_t day)
 {
@@ -354,28 +478,53 @@ static char *day_url(struct session *m, int64_t day)
 	return url;
 }
 
+/* Each page of a day is asked with its own stored ETag; a 304 carries no Link header, so
+ * the next page's URL comes from the state, recorded when the page last changed. */
+static void recheck_page(struct session *m, const char *url)
+{
+	m->days_active++;
+	fetch_get(m->f, url, syncstate_etag(&m->st, m->token_id, url, NULL), on_recheck_page, m);
+}
+
+static void recheck_page_done(struct session *m)
+{
+	if (--m->days_active == 0 && !m->finishing) {
+		free(m->days);
+		m->days = NULL;
+		save_state(m);
+		refresh_start(m);
+	}
+}
+
 static void on_recheck_page(struct fetch_req *fr, void *arg)
 {
 	struct session *m = arg;
 	struct page_result pr;
 	json_t *page, *runs, *out, *updated;
+	const char *stored_next;
 	char *next;
 	if (fr->aborted) {
 		fetch_req_free(fr);
 		return;
 	}
-	if (fr->answer != GA_OK) {
-		if (fr->answer != GA_NOT_MODIFIED) {
-			int code = session_report_failure(m, fr, "re-checking recent runs");
-			if (fr->answer == GA_AUTH || code == EXIT_NETWORK) {
-				fetch_req_free(fr);
-				session_fatal(m, code);
-				return;
-			}
-			session_set_exit(m, code);
-		}
+	if (fr->answer == GA_NOT_MODIFIED) {
+		syncstate_etag(&m->st, m->token_id, fr->url, &stored_next);
+		if (stored_next)
+			recheck_page(m, stored_next);
 		fetch_req_free(fr);
-		recheck_next(m);
+		recheck_page_done(m);
+		return;
+	}
+	if (fr->answer != GA_OK) {
+		int code = session_report_failure(m, fr, "re-checking recent runs");
+		bool stop = fr->answer == GA_AUTH || code == EXIT_NETWORK;
+		fetch_req_free(fr);
+		if (stop) {
+			session_fatal(m, code);
+			return;
+		}
+		session_set_exit(m, code);
+		recheck_page_done(m);
 		return;
 	}
 	page = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
@@ -397,37 +546,14 @@ static void on_recheck_page(struct fetch_req *fr, void *arg)
 	json_decref(out);
 	json_decref(updated);
 	json_decref(page);
-	/* The first page's ETag stands for the day: stored once its runs are taken. */
-	if (!strstr(fr->url, "&page=")) {
-		char *url = day_url(m, m->days[m->next_day - 1]);
-		syncstate_set_etag(&m->st, m->token_id, url, fr->http.etag);
-		free(url);
-	}
+	/* Stored once the page's runs are taken: a kill before leaves the old ETag. */
 	next = ghapi_link_next(fr->http.link);
+	syncstate_set_etag(&m->st, m->token_id, fr->url, fr->http.etag, next);
 	fetch_req_free(fr);
-	if (next) {
-		fetch_get(m->f, next, NULL, on_recheck_page, m);
-		free(next);
-		return;
-	}
-	recheck_next(m);
-}
-
-static void recheck_next(struct session *m)
-{
-	if (m->finishing)
-		return;
-	if (m->next_day >= m->ndays) {
-		free(m->days);
-		m->days = NULL;
-		save_state(m);
-		refresh_start(m);
-		return;
-	}
-	int64_t day = m->days[m->next_day++];
-	char *url = day_url(m, day);
-	fetch_get(m->f, url, syncstate_etag(&m->st, m->token_id, url), on_recheck_page, m);
-	free(url);
+	if (next)
+		recheck_page(m, next);
+	free(next);
+	recheck_page_done(m);
 }
 
 static int cmp_day(const void *a, const void *b)
@@ -463,9 +589,21 @@ static void recheck_start(struct session *m)
 		if (have[age])
 			m->days[m->ndays++] = today - age;
 	qsort(m->days, m->ndays, sizeof(*m->days), cmp_day);
-	if (m->ndays)
-		msg_info("%s: re-checking %zu recent days for re-runs", m->repo->full_name, m->ndays);
-	recheck_next(m);
+	if (!m->ndays) {
+		free(m->days);
+		m->days = NULL;
+		refresh_start(m);
+		return;
+	}
+	msg_info("%s: re-checking %zu recent days for re-runs", m->repo->full_name, m->ndays);
+	/* The days are independent: all of them at once, under the governor. */
+	m->days_active = 1; /* hold until every day is launched */
+	for (size_t i = 0; i < m->ndays; i++) {
+		char *url = day_url(m, m->days[i]);
+		recheck_page(m, url);
+		free(url);
+	}
+	recheck_page_done(m);
 }
 
 /* ---- refresh of runs that were not complete when written --------------------------- */

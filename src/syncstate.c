@@ -125,28 +125,39 @@ struct sync_listing *syncstate_listing(struct syncstate *st, const char *key)
 	return &st->l[st->nl++];
 }
 
-const char *syncstate_etag(const struct syncstate *st, const char *token_id, const char *url)
+const char *syncstate_etag(const struct syncstate *st, const char *token_id, const char *url,
+			   const char **next)
 {
-	for (size_t i = 0; i < st->ne; i++)
-		if (strcmp(st->e[i].token_id, token_id) == 0 && strcmp(st->e[i].url, url) == 0)
+	if (next)
+		*next = NULL;
+	for (size_t i = 0; i < st->ne; i++) {
+		if (strcmp(st->e[i].token_id, token_id) == 0 && strcmp(st->e[i].url, url) == 0) {
+			if (next)
+				*next = st->e[i].next;
 			return st->e[i].etag;
+		}
+	}
 	return NULL;
 }
 
 void syncstate_set_etag(struct syncstate *st, const char *token_id, const char *url,
-			const char *etag)
+			const char *etag, const char *next)
 {
-	if (!etag || strpbrk(etag, " \n") || strpbrk(url, " \n"))
+	struct sync_etag *e = NULL;
+	if (!etag || strpbrk(etag, " \n") || strpbrk(url, " \n") || (next && strpbrk(next, " \n")))
 		return;
-	for (size_t i = 0; i < st->ne; i++) {
-		if (strcmp(st->e[i].token_id, token_id) == 0 && strcmp(st->e[i].url, url) == 0) {
-			free(st->e[i].etag);
-			st->e[i].etag = xstrdup(etag);
-			return;
-		}
+	for (size_t i = 0; i < st->ne && !e; i++)
+		if (strcmp(st->e[i].token_id, token_id) == 0 && strcmp(st->e[i].url, url) == 0)
+			e = &st->e[i];
+	if (!e) {
+		st->e = xrealloc(st->e, (st->ne + 1) * sizeof(*st->e));
+		e = &st->e[st->ne++];
+		*e = (struct sync_etag){xstrdup(token_id), xstrdup(url), NULL, NULL};
 	}
-	st->e = xrealloc(st->e, (st->ne + 1) * sizeof(*st->e));
-	st->e[st->ne++] = (struct sync_etag){xstrdup(token_id), xstrdup(url), xstrdup(etag)};
+	free(e->etag);
+	free(e->next);
+	e->etag = xstrdup(etag);
+	e->next = next ? xstrdup(next) : NULL;
 }
 
 static int parse_listing(struct syncstate *st, char *rest)
@@ -196,8 +207,9 @@ int syncstate_load(struct syncstate *st, const char *csv_path)
 		} else if (strncmp(line, "etag ", 5) == 0) {
 			char *save, *id = strtok_r(line + 5, " ", &save);
 			char *etag = strtok_r(NULL, " ", &save), *url = strtok_r(NULL, " ", &save);
+			char *next = strtok_r(NULL, " ", &save);
 			if (id && etag && url)
-				syncstate_set_etag(st, id, url, etag);
+				syncstate_set_etag(st, id, url, etag, next);
 			else
 				rc = -1;
 		} else {
@@ -241,7 +253,8 @@ int syncstate_save(const struct syncstate *st)
 		buf_append(&b, "\n", 1);
 	}
 	for (size_t i = 0; i < st->ne; i++)
-		buf_printf(&b, "etag %s %s %s\n", st->e[i].token_id, st->e[i].etag, st->e[i].url);
+		buf_printf(&b, "etag %s %s %s%s%s\n", st->e[i].token_id, st->e[i].etag, st->e[i].url,
+			   st->e[i].next ? " " : "", st->e[i].next ? st->e[i].next : "");
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0 || write_all(fd, b.data, b.len) != 0 || fsync(fd) != 0) {
 		msg_error("cannot write '%s': %s", tmp, strerror(errno));
@@ -274,6 +287,7 @@ void syncstate_release(struct syncstate *st)
 		free(st->e[i].token_id);
 		free(st->e[i].url);
 		free(st->e[i].etag);
+		free(st->e[i].next);
 	}
 	free(st->l);
 	free(st->e);

@@ -52,7 +52,8 @@ static void test_file_roundtrip(void)
 	sync_cover(l, 1704153600, 1704240000);
 	l->last_sync = 1795432894;
 	syncstate_token_id("ghp_secret", id);
-	syncstate_set_etag(&st, id, "http://x/runs?per_page=100", "W/\"abc\"");
+	syncstate_set_etag(&st, id, "http://x/runs?per_page=100", "W/\"abc\"", NULL);
+	syncstate_set_etag(&st, id, "http://x/runs?d=1", "W/\"p1\"", "http://x/runs?d=1&page=2");
 	CHECK(syncstate_save(&st) == 0);
 	CHECK(syncstate_load(&back, csv) == 0);
 	struct sync_listing *b = syncstate_listing(&back, "o/r|wf=0|from=-|to=-");
@@ -60,10 +61,14 @@ static void test_file_roundtrip(void)
 	CHECK(b->r[0].lo == SYNC_MIN && b->r[0].hi == 1704067200);
 	CHECK(b->r[1].lo == 1704153600 && b->r[1].hi == 1704240000);
 	CHECK(b->last_sync == 1795432894);
-	CHECK_STR(syncstate_etag(&back, id, "http://x/runs?per_page=100"), "W/\"abc\"");
+	const char *next = "unset";
+	CHECK_STR(syncstate_etag(&back, id, "http://x/runs?per_page=100", &next), "W/\"abc\"");
+	CHECK(next == NULL);
+	CHECK_STR(syncstate_etag(&back, id, "http://x/runs?d=1", &next), "W/\"p1\"");
+	CHECK_STR(next, "http://x/runs?d=1&page=2");
 	/* ETags are per token. */
 	syncstate_token_id("ghp_other", t);
-	CHECK(syncstate_etag(&back, t, "http://x/runs?per_page=100") == NULL);
+	CHECK(syncstate_etag(&back, t, "http://x/runs?per_page=100", NULL) == NULL);
 	/* The token itself is never written. */
 	char *statepath = xasprintf("%s.state", csv);
 	FILE *f = fopen(statepath, "r");
