@@ -5,6 +5,7 @@
 #include <csv.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +288,21 @@ static int take_lock(struct csvstore *cs)
 	return rc;
 }
 
+/* A process killed during a rewrite leaves its temporary copy behind; under the lock no
+ * other ghaminer is writing one, so every <csv>.tmp.XXXXXX is stale. */
+static void remove_stale_temps(const char *path)
+{
+	glob_t g;
+	char *pattern = xasprintf("%s.tmp.??????", path);
+	if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0) {
+		for (size_t i = 0; i < g.gl_pathc; i++)
+			if (unlink(g.gl_pathv[i]) == 0)
+				msg_info("removed '%s' (left by an interrupted rewrite)", g.gl_pathv[i]);
+		globfree(&g);
+	}
+	free(pattern);
+}
+
 int csvstore_open(struct csvstore *cs, const char *path)
 {
 	struct stat st;
@@ -300,6 +316,7 @@ int csvstore_open(struct csvstore *cs, const char *path)
 	rc = take_lock(cs);
 	if (rc)
 		return rc;
+	remove_stale_temps(path);
 	cs->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (cs->fd < 0 || fstat(cs->fd, &st) != 0) {
 		msg_error("cannot open '%s': %s; check the path and that its folder is writable",

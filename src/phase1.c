@@ -425,7 +425,8 @@ static void listing_next(struct session *m)
 	if (m->finishing)
 		return;
 	if (m->listing_i >= nlistings) {
-		session_progress(m);
+		if (m->page)
+			session_progress(m);
 		progress_done();
 		m->phase = 0;
 		msg_info("%s: %ld new runs (%ld already known, %ld updated) in %d pages, %.1f s",
