@@ -75,7 +75,7 @@ static const char usage_text[] =
 "  output_csv: builds_features.csv   like -o\n"
 "  api_url: https://api.github.com   like --api-url\n"
 "  max_in_flight: 16          concurrent API requests (1-100)\n"
-"  requests_per_minute: 600   request rate ceiling (1-100000)\n"
+"  requests_per_minute: 850   request rate ceiling (1-100000)\n"
 "  budget_reserve: 50         rate-limit requests left unspent on each token\n"
 "  watch_interval: 0          like --watch (0: mine once and exit)\n"
 "  max_retries: 5             retries of a failed request (0-20)\n"
@@ -1390,7 +1390,7 @@ static int set_defaults(struct settings *s)
 	s->streaming_mode = true;
 	s->fetch_job_details = true;
 	s->max_in_flight = 16;
-	s->requests_per_minute = 600;
+	s->requests_per_minute = 850;
 	s->budget_reserve = 50;
 	s->watch_interval = 0;
 	s->max_retries = 5;

@@ -97,7 +97,7 @@ static void check_defaults(const struct settings *s)
 	CHECK_STR(s->output_csv, "builds_features.csv");
 	CHECK_STR(s->api_url, "https://api.github.com");
 	CHECK_INT(s->max_in_flight, 16);
-	CHECK_INT(s->requests_per_minute, 600);
+	CHECK_INT(s->requests_per_minute, 850);
 	CHECK_INT(s->budget_reserve, 50);
 	CHECK_NEAR(s->watch_interval, 0);
 	CHECK_INT(s->max_retries, 5);
