@@ -18,6 +18,7 @@ enum {
 	RX_INCOMPLETE = 1 << 1, /* status was not "completed" when written */
 	RX_FAILED = 1 << 2,     /* phase 2 gave up on it in this process */
 	RX_SEEN = 1 << 3,       /* listed in this pass (in memory only) */
+	RX_QUEUED = 1 << 4,     /* handed to phase 2 in this pass (in memory only) */
 	RX_FLAGS = 0xff,
 };
 #define RX_UPDATED(v) ((int64_t)(((v) >> 8) & 0xffffffffu))

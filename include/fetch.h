@@ -44,6 +44,9 @@ void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg);
 /* Queue a GET; url and etag are copied. done gets the final answer. */
 struct fetch_req *fetch_get(struct fetch *f, const char *url, const char *etag,
 			    fetch_done_cb done, void *arg);
+/* The same, ahead of every queued request: for listing pages, which make more work. */
+struct fetch_req *fetch_get_first(struct fetch *f, const char *url, const char *etag,
+				  fetch_done_cb done, void *arg);
 /* Free a request after its done callback (or inside it). */
 void fetch_req_free(struct fetch_req *fr);
 /* How many more requests the caller expects: lets the governor spread the budget. */

@@ -49,9 +49,12 @@ struct session {
 	size_t ndays, next_day, days_active;
 	int64_t *refresh;       /* incomplete runs not listed in this pass */
 	size_t nrefresh, next_refresh, refresh_outstanding;
-	/* phase 2 */
+	/* phase 2: runs are queued as phase 1 takes them, so jobs are fetched while the
+	 * listing is still being crawled */
 	int64_t *todo;
-	size_t ntodo, next_todo, outstanding, processed, failed, collected_jobs;
+	size_t ntodo, todo_cap, next_todo, outstanding, processed, failed, collected_jobs;
+	bool listing_done;      /* phase 1 finished: phase 2 ends when its queue drains */
+	bool jobs_started;
 	uint64_t fold_at;
 	uint64_t phase_start_ms;
 };
@@ -69,6 +72,9 @@ void session_progress(struct session *m);
 /* phase1.c: list the runs of m->repo; calls phase2_start when done. */
 void phase1_start(struct session *m);
 /* phase2.c: collect jobs of the repository's runs lacking them; calls session_repo_done. */
-void phase2_start(struct session *m);
+void phase2_begin(struct session *m);               /* a repository's pass starts */
+void phase2_enqueue(struct session *m, int64_t id); /* a run whose jobs are wanted */
+void phase2_feed(struct session *m);                /* start what the window allows */
+void phase2_start(struct session *m);               /* phase 1 is over */
 
 #endif

@@ -449,7 +449,8 @@ static int rewrite_row(void *ctx, struct row *row)
 		if (rw->patch(rw->ctx, (uint32_t)rw->last_repo, id, &rec)) {
 			uint64_t *flags = runindex_get(&cs->index, (uint32_t)rw->last_repo, id);
 			if (flags)
-				*flags = (*flags & (RX_FAILED | RX_SEEN)) | csvstore_row_flags(&rec);
+				*flags = (*flags & (RX_FAILED | RX_SEEN | RX_QUEUED)) |
+					 csvstore_row_flags(&rec);
 		}
 	}
 	record_csv_line(&rw->out, &rec, cs->map, cs->ncols, extra);

@@ -230,8 +230,8 @@ void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg)
 	f->wait_arg = arg;
 }
 
-struct fetch_req *fetch_get(struct fetch *f, const char *url, const char *etag,
-			    fetch_done_cb done, void *arg)
+static struct fetch_req *get(struct fetch *f, const char *url, const char *etag,
+			     fetch_done_cb done, void *arg, bool first)
 {
 	struct fetch_req *r = xcalloc(1, sizeof(*r));
 	r->url = xstrdup(url);
@@ -245,9 +245,21 @@ struct fetch_req *fetch_get(struct fetch *f, const char *url, const char *etag,
 		done(r, arg);
 		return NULL;
 	}
-	enqueue(f, r, false);
+	enqueue(f, r, first);
 	pump(f);
 	return r;
+}
+
+struct fetch_req *fetch_get(struct fetch *f, const char *url, const char *etag,
+			    fetch_done_cb done, void *arg)
+{
+	return get(f, url, etag, done, arg, false);
+}
+
+struct fetch_req *fetch_get_first(struct fetch *f, const char *url, const char *etag,
+				  fetch_done_cb done, void *arg)
+{
+	return get(f, url, etag, done, arg, true);
 }
 
 void fetch_req_free(struct fetch_req *r)

@@ -236,6 +236,9 @@ struct http *http_new(uv_loop_t *loop, double timeout_s, const char *user_agent)
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, cb_timeout);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	/* Keep idle connections for reuse: easy handles come and go with each request, and
+	 * the default cache shrinks with them, which would reconnect for every request. */
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 128L);
 	return h;
 }
 

@@ -51,6 +51,7 @@ static bool update_known(struct session *m, const json_t *run, uint64_t *value, 
 	journal_add(&m->j, m->repo->full_name, json_integer_value(json_object_get(run, "id")), set);
 	json_decref(set);
 	*value = csvstore_row_flags(&r) | RX_SEEN;
+	phase2_enqueue(m, json_integer_value(json_object_get(run, "id")));
 	json_array_append_new(updated, record_to_json(&r));
 	record_release(&r);
 	m->updated++;
@@ -114,11 +115,16 @@ static int take_page(struct session *m, const json_t *runs, struct page_result *
 		rc = -1;
 	}
 	for (i = 0; i < pr->added; i++) {
+		if (rc == 0)
+			phase2_enqueue(m, strtoll(batch[i]->v[COL_ID_BUILD], NULL, 10));
 		record_release(batch[i]);
 		free(batch[i]);
 	}
 	free(batch);
 	m->collected += (long)pr->added;
+	/* Jobs of the page's runs are fetched while the listing goes on. */
+	if (rc == 0)
+		phase2_feed(m);
 	return rc;
 }
 
@@ -245,7 +251,7 @@ static void on_window_page(struct fetch_req *fr, void *arg)
 		sync_cover(m->lst, pr.oldest + 1, w->hi);
 	if (next && !capped) {
 		save_state(m);
-		fetch_get(m->f, next, NULL, on_window_page, w);
+		fetch_get_first(m->f, next, NULL, on_window_page, w);
 		free(next);
 		return;
 	}
@@ -279,7 +285,7 @@ static void window_launch(struct session *m, int64_t lo, int64_t hi)
 	created = xasprintf("%s..%s", a, b);
 	url = ghapi_runs_url(m->s->api_url, m->repo->full_name, wf, created);
 	m->windows_active++;
-	fetch_get(m->f, url, NULL, on_window_page, w);
+	fetch_get_first(m->f, url, NULL, on_window_page, w);
 	free(url);
 	free(created);
 }
@@ -484,7 +490,8 @@ static char *day_url(struct session *m, int64_t day)
 static void recheck_page(struct session *m, const char *url)
 {
 	m->days_active++;
-	fetch_get(m->f, url, syncstate_etag(&m->st, m->token_id, url, NULL), on_recheck_page, m);
+	fetch_get_first(m->f, url, syncstate_etag(&m->st, m->token_id, url, NULL), on_recheck_page,
+			m);
 }
 
 static void recheck_page_done(struct session *m)
@@ -656,7 +663,7 @@ static void refresh_feed(struct session *m)
 		char *url = ghapi_run_url(m->s->api_url, m->repo->full_name,
 					  m->refresh[m->next_refresh++]);
 		m->refresh_outstanding++;
-		fetch_get(m->f, url, NULL, on_run, m);
+		fetch_get_first(m->f, url, NULL, on_run, m);
 		free(url);
 	}
 	if (m->refresh_outstanding == 0 && m->next_refresh == m->nrefresh) {
@@ -697,7 +704,9 @@ void phase1_start(struct session *m)
 	/* A new pass: nothing is "seen" yet. */
 	for (size_t pos = 0; runindex_next(&m->cs.index, &pos, &slot);)
 		if (slot->repo == m->repo_id)
-			((struct runindex_slot *)slot)->value &= ~(uint64_t)(RX_SEEN | RX_FAILED);
+			((struct runindex_slot *)slot)->value &=
+				~(uint64_t)(RX_SEEN | RX_FAILED | RX_QUEUED);
+	phase2_begin(m);
 	m->listing_i = 0;
 	m->page = 0;
 	m->phase = 1;

@@ -18,7 +18,6 @@ struct jobs_task {
 	json_t *details;
 };
 
-static void feed(struct session *m);
 
 static int cmp_desc(const void *a, const void *b)
 {
@@ -44,8 +43,6 @@ static void done(struct session *m)
 		progress_done();
 	}
 	m->phase = 0;
-	free(m->todo);
-	m->todo = NULL;
 	if (session_fold(m) != 0) {
 		session_set_exit(m, EXIT_IO);
 	} else if (m->ntodo) {
@@ -138,10 +135,10 @@ static void on_jobs_page(struct fetch_req *fr, void *arg)
 		session_fatal(m, EXIT_IO);
 		return;
 	}
-	feed(m);
+	phase2_feed(m);
 }
 
-static void feed(struct session *m)
+void phase2_feed(struct session *m)
 {
 	size_t window = (size_t)m->s->max_in_flight * 2;
 	if (m->finishing)
@@ -157,39 +154,64 @@ static void feed(struct session *m)
 		fetch_get(m->f, url, NULL, on_jobs_page, t);
 		free(url);
 	}
-	if (m->outstanding == 0 && m->next_todo == m->ntodo)
+	if (m->listing_done && m->outstanding == 0 && m->next_todo == m->ntodo)
 		done(m);
+}
+
+void phase2_begin(struct session *m)
+{
+	free(m->todo);
+	m->todo = NULL;
+	m->ntodo = m->todo_cap = m->next_todo = m->outstanding = 0;
+	m->processed = m->failed = m->collected_jobs = 0;
+	m->listing_done = m->jobs_started = false;
+}
+
+void phase2_enqueue(struct session *m, int64_t id)
+{
+	uint64_t *value = runindex_get(&m->cs.index, m->repo_id, id);
+	if (!m->s->fetch_job_details || !value || (*value & (RX_QUEUED | RX_FAILED)))
+		return;
+	*value |= RX_QUEUED;
+	if (m->ntodo == m->todo_cap) {
+		m->todo_cap = m->todo_cap ? m->todo_cap * 2 : 256;
+		m->todo = xrealloc(m->todo, m->todo_cap * sizeof(*m->todo));
+	}
+	m->todo[m->ntodo++] = id;
+	if (!m->jobs_started) {
+		m->jobs_started = true;
+		m->phase_start_ms = time_mono_ms();
+		ndjson_status("collecting_jobs", "collecting job details of %s runs as they are "
+			      "listed", m->repo->full_name);
+	}
 }
 
 void phase2_start(struct session *m)
 {
 	const struct runindex_slot *slot;
-	size_t cap = 0;
-	m->ntodo = m->next_todo = m->outstanding = m->processed = m->failed = 0;
-	m->collected_jobs = 0;
-	m->todo = NULL;
+	size_t from;
 	if (m->finishing)
 		return;
+	m->listing_done = true;
 	if (!m->s->fetch_job_details) {
 		session_repo_done(m);
 		return;
 	}
-	for (size_t pos = 0; runindex_next(&m->cs.index, &pos, &slot);) {
-		if (slot->repo != m->repo_id || (slot->value & (RX_HAS_JOBS | RX_FAILED)))
-			continue;
-		if (m->ntodo == cap) {
-			cap = cap ? cap * 2 : 256;
-			m->todo = xrealloc(m->todo, cap * sizeof(*m->todo));
-		}
-		m->todo[m->ntodo++] = slot->run_id;
-	}
-	if (m->ntodo)
-		qsort(m->todo, m->ntodo, sizeof(*m->todo), cmp_desc);
-	m->phase_start_ms = time_mono_ms();
+	/* Runs phase 1 did not hand over: collected in an earlier, interrupted pass. */
+	from = m->ntodo;
+	for (size_t pos = 0; runindex_next(&m->cs.index, &pos, &slot);)
+		if (slot->repo == m->repo_id &&
+		    !(slot->value & (RX_HAS_JOBS | RX_FAILED | RX_QUEUED)))
+			phase2_enqueue(m, slot->run_id);
+	if (m->ntodo > from)
+		qsort(m->todo + from, m->ntodo - from, sizeof(*m->todo), cmp_desc);
+	if (!m->jobs_started)
+		m->phase_start_ms = time_mono_ms();
 	m->phase = 2;
-	ndjson_status("collecting_jobs", "collecting job details of %zu runs of %s", m->ntodo,
-		      m->repo->full_name);
+	ndjson_status("collecting_jobs", "collecting job details of %zu runs of %s (%zu done)",
+		      m->ntodo, m->repo->full_name, m->processed);
 	if (m->ntodo)
-		msg_info("%s: collecting job details of %zu runs", m->repo->full_name, m->ntodo);
-	feed(m);
+		msg_info("%s: collecting job details of %zu runs (%zu done while listing)",
+			 m->repo->full_name, m->ntodo, m->processed);
+	phase2_feed(m);
 }
