@@ -19,6 +19,7 @@ struct journal {
 	struct runindex map; /* (repo, id) → 1 + offset of the run's latest entry */
 	size_t entries;
 	uint64_t bytes_written;
+	bool broken; /* a write failed: reported once, nothing more is written */
 };
 
 /* Open <csv>.journal, replaying what an earlier process left (a torn last line is cut with

@@ -116,6 +116,8 @@ void journal_add(struct journal *j, const char *repo, int64_t id, const json_t *
 
 int journal_sync(struct journal *j)
 {
+	if (j->broken)
+		return -1;
 	if (j->pending.len == 0)
 		return 0;
 	if (write_all(j->fd, j->pending.data, j->pending.len) != 0 || fsync(j->fd) != 0) {
@@ -123,6 +125,7 @@ int journal_sync(struct journal *j)
 			  j->path, strerror(errno));
 		/* Never leave a torn entry behind: cut back to the last synced size. */
 		(void)!ftruncate(j->fd, j->size);
+		j->broken = true;
 		return -1;
 	}
 	j->size += (off_t)j->pending.len;

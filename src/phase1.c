@@ -128,6 +128,65 @@ static int take_page(struct session *m, const json_t *runs, struct page_result *
 	return rc;
 }
 
+/* A final failure of a listing request: report it and free fr. Returns true when the
+ * session stopped (the caller returns at once), false when the pass goes on. */
+static bool listing_failed(struct session *m, struct fetch_req *fr, const char *what)
+{
+	int code = session_report_failure(m, fr, what);
+	bool stop = fr->answer == GA_AUTH || code == EXIT_NETWORK;
+	fetch_req_free(fr);
+	if (stop) {
+		session_fatal(m, code);
+		return true;
+	}
+	session_set_exit(m, code);
+	return false;
+}
+
+struct listing_page {
+	struct page_result pr;
+	long long total; /* the envelope's total_count, or -1 */
+	char *next;      /* rel="next", or NULL; the caller frees */
+};
+
+/* Take a 200 listing page: parse it, append and update its runs, stream one runs_page
+ * line (page_no 0: a re-check, streamed only when it found something). 0, or -1 after
+ * stopping the session (a malformed answer or a CSV that cannot be written). fr is left
+ * to the caller. */
+static int listing_take(struct session *m, struct fetch_req *fr, int page_no, bool more,
+			struct listing_page *lp)
+{
+	json_t *page = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
+	json_t *runs = json_object_get(page, "workflow_runs"), *tc;
+	json_t *out = json_array(), *updated = json_array();
+	int rc = 0;
+	lp->next = NULL;
+	tc = json_object_get(page, "total_count");
+	lp->total = json_is_integer(tc) ? json_integer_value(tc) : -1;
+	if (!json_is_array(runs)) {
+		msg_error("unexpected answer listing runs of %s (no workflow_runs array); is "
+			  "--api-url a GitHub API?", m->repo->full_name);
+		rc = -1;
+		session_fatal(m, EXIT_PARTIAL);
+	} else if (take_page(m, runs, &lp->pr, out, updated) != 0) {
+		rc = -1;
+		session_fatal(m, EXIT_IO);
+	}
+	if (rc == 0) {
+		lp->next = ghapi_link_next(fr->http.link);
+		if (page_no || json_array_size(out) || json_array_size(updated))
+			ndjson_emit("runs_page",
+				    json_pack("{s:i, s:O, s:O, s:I, s:b}", "page", page_no, "runs", out,
+					      "updated_runs", updated, "total_collected",
+					      (json_int_t)m->collected, "has_more",
+					      lp->next != NULL || more));
+	}
+	json_decref(out);
+	json_decref(updated);
+	json_decref(page);
+	return rc;
+}
+
 /* ---- created-date windows, crawled concurrently ------------------------------------ */
 
 /* No workflow run predates GitHub Actions (2018): the floor of a listing's first window. */
@@ -185,10 +244,7 @@ static void on_window_page(struct fetch_req *fr, void *arg)
 {
 	struct window *w = arg;
 	struct session *m = w->m;
-	struct page_result pr;
-	json_t *page, *runs, *out, *updated;
-	long long total = -1;
-	char *next;
+	struct listing_page lp;
 
 	if (fr->aborted) {
 		fetch_req_free(fr);
@@ -196,66 +252,37 @@ static void on_window_page(struct fetch_req *fr, void *arg)
 		return;
 	}
 	if (fr->answer != GA_OK) {
-		int code = session_report_failure(m, fr, "listing workflow runs");
-		bool stop = fr->answer == GA_AUTH || code == EXIT_NETWORK;
-		fetch_req_free(fr);
-		if (stop) {
+		if (listing_failed(m, fr, "listing workflow runs"))
 			free(w);
-			session_fatal(m, code);
-			return;
-		}
-		session_set_exit(m, code);
-		window_done(m, w);
+		else
+			window_done(m, w);
 		return;
 	}
-	page = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
-	runs = json_object_get(page, "workflow_runs");
-	if (json_is_integer(json_object_get(page, "total_count")))
-		total = json_integer_value(json_object_get(page, "total_count"));
-	out = json_array();
-	updated = json_array();
-	bool shaped = json_is_array(runs);
-	if (!shaped || take_page(m, runs, &pr, out, updated) != 0) {
-		json_decref(out);
-		json_decref(updated);
-		json_decref(page);
+	m->page++;
+	if (listing_take(m, fr, m->page, m->windows_active > 1, &lp) != 0) {
 		fetch_req_free(fr);
 		free(w);
-		if (!shaped) {
-			msg_error("unexpected answer listing runs of %s (no workflow_runs array)",
-				  m->repo->full_name);
-			session_fatal(m, EXIT_PARTIAL);
-		} else {
-			session_fatal(m, EXIT_IO);
-		}
 		return;
 	}
-	json_decref(page);
-	m->page++;
-	w->seen += (long)pr.n;
-	if (pr.n && pr.oldest < w->oldest)
-		w->oldest = pr.oldest;
-	next = ghapi_link_next(fr->http.link);
 	fetch_req_free(fr);
+	w->seen += (long)lp.pr.n;
+	if (lp.pr.n && lp.pr.oldest < w->oldest)
+		w->oldest = lp.pr.oldest;
 	/* A window over the cap is cut short: what its pages proved is kept, the rest is
 	 * split into windows sized for fewer runs. */
-	bool over = total > FILTERED_CAP;
-	bool capped = (!next && total >= 0 && w->seen < total) || (over && next);
-	ndjson_emit("runs_page", json_pack("{s:i, s:o, s:o, s:I, s:b}", "page", m->page, "runs", out,
-					   "updated_runs", updated, "total_collected",
-					   (json_int_t)m->collected, "has_more",
-					   next != NULL || m->windows_active > 1));
+	bool capped = (!lp.next && lp.total >= 0 && w->seen < lp.total) ||
+		      (lp.total > FILTERED_CAP && lp.next);
 	/* Runs sharing the oldest second may continue on the next page: prove only what is
 	 * above it until the window ends. */
-	if (pr.n)
-		sync_cover(m->lst, pr.oldest + 1, w->hi);
-	if (next && !capped) {
+	if (lp.pr.n)
+		sync_cover(m->lst, lp.pr.oldest + 1, w->hi);
+	if (lp.next && !capped) {
 		save_state(m);
-		fetch_get_first(m->f, next, NULL, on_window_page, w);
-		free(next);
+		fetch_get_first(m->f, lp.next, NULL, on_window_page, w);
+		free(lp.next);
 		return;
 	}
-	free(next);
+	free(lp.next);
 	if (!capped) {
 		sync_cover(m->lst, w->lo, w->hi);
 	} else if (w->oldest >= w->hi || w->oldest == INT64_MAX) {
@@ -264,7 +291,7 @@ static void on_window_page(struct fetch_req *fr, void *arg)
 			 m->repo->full_name, FILTERED_CAP);
 		sync_cover(m->lst, w->lo, w->hi);
 	} else {
-		long left = total - w->seen;
+		long left = (long)lp.total - w->seen;
 		launch_split(m, w->lo, w->oldest, (left + WINDOW_RUNS - 1) / WINDOW_RUNS);
 	}
 	save_state(m);
@@ -331,10 +358,7 @@ static void crawl_gaps(struct session *m, long est_runs, double rate)
 static void on_top_page(struct fetch_req *fr, void *arg)
 {
 	struct session *m = arg;
-	struct page_result pr;
-	json_t *page = NULL, *runs, *out, *updated;
-	long long total = -1;
-	char *next;
+	struct listing_page lp;
 
 	if (fr->aborted)
 		goto out;
@@ -344,66 +368,39 @@ static void on_top_page(struct fetch_req *fr, void *arg)
 		goto out;
 	}
 	if (fr->answer != GA_OK) {
-		int code = session_report_failure(m, fr, "listing workflow runs");
-		bool stop = fr->answer == GA_AUTH || code == EXIT_NETWORK;
-		fetch_req_free(fr);
-		if (stop) {
-			session_fatal(m, code);
+		bool unknown = fr->answer == GA_NOT_FOUND;
+		if (listing_failed(m, fr, "listing workflow runs"))
 			return;
-		}
-		session_set_exit(m, code);
 		/* An unknown repository has nothing for phase 2; otherwise keep what we have. */
-		if (code == EXIT_AUTH)
+		if (unknown)
 			session_repo_done(m);
 		else
 			phase2_start(m);
 		return;
 	}
-	page = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
-	runs = json_object_get(page, "workflow_runs");
-	if (!json_is_array(runs)) {
-		msg_error("unexpected answer listing runs of %s (no workflow_runs array); is "
-			  "--api-url a GitHub API?", m->repo->full_name);
-		session_set_exit(m, EXIT_PARTIAL);
-		fetch_req_free(fr);
-		json_decref(page);
-		phase2_start(m);
-		return;
-	}
-	if (json_is_integer(json_object_get(page, "total_count")))
-		total = json_integer_value(json_object_get(page, "total_count"));
-	out = json_array();
-	updated = json_array();
-	if (take_page(m, runs, &pr, out, updated) != 0) {
-		json_decref(out);
-		json_decref(updated);
-		session_fatal(m, EXIT_IO);
-		goto out;
-	}
 	m->page++;
-	if (total >= 0)
-		m->pages_total = (long)((total + 99) / 100);
-	next = ghapi_link_next(fr->http.link);
-	ndjson_emit("runs_page", json_pack("{s:i, s:o, s:o, s:I, s:b}", "page", m->page, "runs", out,
-					   "updated_runs", updated, "total_collected",
-					   (json_int_t)m->collected, "has_more", next != NULL));
-	if (pr.n) {
+	if (listing_take(m, fr, m->page, false, &lp) != 0)
+		goto out;
+	if (lp.total >= 0)
+		m->pages_total = (long)((lp.total + 99) / 100);
+	const struct page_result *pr = &lp.pr;
+	if (pr->n) {
 		syncstate_set_etag(&m->st, m->token_id, m->top_url, fr->http.etag, NULL);
-		if (next)
-			sync_cover(m->lst, pr.oldest + 1, pr.newest);
-		else if (total < 0 || (long long)pr.n >= total)
-			sync_cover(m->lst, m->from_t, pr.newest); /* the whole listing */
+		if (lp.next)
+			sync_cover(m->lst, pr->oldest + 1, pr->newest);
+		else if (lp.total < 0 || (long long)pr->n >= lp.total)
+			sync_cover(m->lst, m->from_t, pr->newest); /* the whole listing */
 		else
-			sync_cover(m->lst, pr.oldest, pr.newest); /* capped: windows do the rest */
+			sync_cover(m->lst, pr->oldest, pr->newest); /* capped: windows do the rest */
 	}
-	free(next);
+	free(lp.next);
 	/* Runs below the first page not known yet: about the total less what the CSV has. */
-	long est = total >= 0 ? (long)total - repo_rows(m) : -1;
-	double rate = pr.n > 1 && pr.newest > pr.oldest ? (double)pr.n / (double)(pr.newest - pr.oldest)
-							: 0;
+	long est = lp.total >= 0 ? (long)lp.total - repo_rows(m) : -1;
+	double rate = pr->n > 1 && pr->newest > pr->oldest
+			      ? (double)pr->n / (double)(pr->newest - pr->oldest)
+			      : 0;
 	crawl_gaps(m, est, rate);
 out:
-	json_decref(page);
 	fetch_req_free(fr);
 }
 
@@ -507,10 +504,8 @@ static void recheck_page_done(struct session *m)
 static void on_recheck_page(struct fetch_req *fr, void *arg)
 {
 	struct session *m = arg;
-	struct page_result pr;
-	json_t *page, *runs, *out, *updated;
+	struct listing_page lp;
 	const char *stored_next;
-	char *next;
 	if (fr->aborted) {
 		fetch_req_free(fr);
 		return;
@@ -524,43 +519,20 @@ static void on_recheck_page(struct fetch_req *fr, void *arg)
 		return;
 	}
 	if (fr->answer != GA_OK) {
-		int code = session_report_failure(m, fr, "re-checking recent runs");
-		bool stop = fr->answer == GA_AUTH || code == EXIT_NETWORK;
-		fetch_req_free(fr);
-		if (stop) {
-			session_fatal(m, code);
-			return;
-		}
-		session_set_exit(m, code);
-		recheck_page_done(m);
+		if (!listing_failed(m, fr, "re-checking recent runs"))
+			recheck_page_done(m);
 		return;
 	}
-	page = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
-	runs = json_object_get(page, "workflow_runs");
-	out = json_array();
-	updated = json_array();
-	if (json_is_array(runs) && take_page(m, runs, &pr, out, updated) != 0) {
-		json_decref(out);
-		json_decref(updated);
-		json_decref(page);
+	if (listing_take(m, fr, 0, false, &lp) != 0) {
 		fetch_req_free(fr);
-		session_fatal(m, EXIT_IO);
 		return;
 	}
-	if (json_array_size(out) || json_array_size(updated))
-		ndjson_emit("runs_page", json_pack("{s:i, s:O, s:O, s:I, s:b}", "page", 0, "runs", out,
-						   "updated_runs", updated, "total_collected",
-						   (json_int_t)m->collected, "has_more", 0));
-	json_decref(out);
-	json_decref(updated);
-	json_decref(page);
 	/* Stored once the page's runs are taken: a kill before leaves the old ETag. */
-	next = ghapi_link_next(fr->http.link);
-	syncstate_set_etag(&m->st, m->token_id, fr->url, fr->http.etag, next);
+	syncstate_set_etag(&m->st, m->token_id, fr->url, fr->http.etag, lp.next);
 	fetch_req_free(fr);
-	if (next)
-		recheck_page(m, next);
-	free(next);
+	if (lp.next)
+		recheck_page(m, lp.next);
+	free(lp.next);
 	recheck_page_done(m);
 }
 

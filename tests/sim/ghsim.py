@@ -16,6 +16,7 @@ this file and in DEFAULTS below.
 
 import argparse
 import base64
+import bisect
 import calendar
 import copy
 import datetime
@@ -314,8 +315,44 @@ OFFSETS = [600, 60, -420, 330, 0, -180]
 
 
 class RunState:
-    """One run: its generation parameters (spec) and what is served (objects + bytes)."""
-    __slots__ = ("spec", "run", "jobs", "run_bytes", "run_bytes_nopr", "job_bytes")
+    """One run: its generation parameters (spec) and what is served (objects + bytes).
+
+    Rendering is lazy and cached: the run object and its bytes are built the first time
+    they are asked for (a listing page, the truth), the jobs the first time they are asked
+    for, so a scenario of 45,000 runs starts in seconds. The spec is never mutated once
+    rendered: a change (re-run, completion) installs a new spec dict, and a cache built
+    from an older spec is ignored."""
+    __slots__ = ("spec", "repo", "_r", "_j")
+
+    def __init__(self, repo, spec):
+        self.repo, self.spec, self._r, self._j = repo, spec, None, None
+
+    def _rendered(self):
+        sp = self.spec
+        r = self._r
+        if r is None or r[0] is not sp:
+            r = self.repo._render_run(sp)
+            self._r = r
+        return r
+
+    def _rendered_jobs(self):
+        r = self._rendered()
+        j = self._j
+        if j is None or j[0] is not r:
+            jobs = self.repo._render_jobs(r[0], r[4])
+            j = (r, jobs, [_dump(x) for x in jobs])
+            self._j = j
+        return j
+
+    run = property(lambda self: self._rendered()[1])
+    run_bytes = property(lambda self: self._rendered()[2])
+    run_bytes_nopr = property(lambda self: self._rendered()[3])
+    jobs = property(lambda self: self._rendered_jobs()[1])
+    job_bytes = property(lambda self: self._rendered_jobs()[2])
+
+
+def _dump(o):
+    return json.dumps(o, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class Repo:
@@ -338,6 +375,12 @@ class Repo:
         self.run_base = 6000000000 + (crc % 1000) * 10000000   # run ids > 2^32
         self.job_base = 20000000000 + (crc % 1000) * 1000000000
         self.suite_base = 15000000000 + (crc % 1000) * 10000000
+        # sub-objects shared by many runs (the repositories, the actors) are serialised
+        # once: id(object) → (placeholder, bytes), spliced into each run's bytes
+        self._users = {}
+        self._const = {}
+        self._constant(self.simple)
+        self._constant(self.fork)
         self.workflows = []
         for k in range(max(1, int(cfg["workflows"]))):
             if k < len(WORKFLOW_TEMPLATES):
@@ -363,6 +406,7 @@ class Repo:
         self.states = []          # index order, 0 = oldest
         self.by_id = {}
         self.sorted = []          # newest first; replaced (never mutated) so readers see a snapshot
+        self._keys = None         # (snapshot, its sort keys) for created_slice
         self.last_created = None
         self.start = parse_time(cfg["start"])[0]
         n = int(cfg["runs"])
@@ -384,6 +428,31 @@ class Repo:
         self._resort()
 
     # ---- generation -----------------------------------------------------------------
+
+    def _constant(self, obj):
+        self._const[id(obj)] = (obj, ('"@ghsim-const-%d@"' % len(self._const)).encode(), _dump(obj))
+        return obj
+
+    def _user(self, actor):
+        u = self._users.get(actor)
+        if u is None:
+            u = self._users[actor] = self._constant(user_obj(self.host, *actor))
+        return u
+
+    def _dump_run(self, run):
+        """json bytes of a run, byte-identical to a plain dump, with the shared
+        sub-objects spliced in from their cached bytes."""
+        tmp = dict(run)
+        subs = []
+        for k in ("repository", "head_repository", "actor", "triggering_actor"):
+            c = self._const.get(id(tmp.get(k)))
+            if c is not None and c[0] is tmp[k]:
+                tmp[k] = c[1][1:-1].decode()
+                subs.append(c)
+        b = _dump(tmp)
+        for _, ph, real in subs:
+            b = b.replace(ph, real, 1)
+        return b
 
     def _rng(self, *parts):
         return random.Random("|".join(map(str, (self.seed, self.full_name) + parts)))
@@ -544,6 +613,22 @@ class Repo:
 
     def _materialize(self, sp):
         """spec → (run object, job objects), applying the in-progress cut when unfinished."""
+        r, ctx = self._materialize_run(sp)
+        return r, self._render_jobs(sp, ctx)
+
+    def _render_run(self, sp):
+        """→ (spec, run object, bytes, bytes without pull_requests, job context)."""
+        run, ctx = self._materialize_run(sp)
+        b = self._dump_run(run)
+        nopr = self._dump_run(dict(run, pull_requests=[])) if run["pull_requests"] else b
+        return (sp, run, b, nopr, ctx)
+
+    def _render_jobs(self, sp, ctx):
+        wf, tl, rid, run_url, cut = ctx
+        return [self._job_obj(sp, wf, jb, rid, run_url, cut) for jb in tl]
+
+    def _materialize_run(self, sp):
+        """spec → (run object, what its jobs are made from)."""
         host, fn = self.host, self.full_name
         wf = self.workflows[sp["wf"]]
         run_started, tl, end = self._timeline(sp)
@@ -564,7 +649,7 @@ class Repo:
             updated = end
         rid = sp["id"]
         run_url = "%s/repos/%s/actions/runs/%d" % (host, fn, rid)
-        jobs = [self._job_obj(sp, wf, jb, rid, run_url, cut) for jb in tl]
+        ctx = (wf, tl, rid, run_url, cut)
 
         msg = MESSAGES[sp["msg"]]
         if sp["event"] == "pull_request" and sp["pr"]:
@@ -609,13 +694,13 @@ class Repo:
         r["created_at"] = iso(sp["created"])
         r["updated_at"] = iso(updated)
         if not old:
-            r["actor"] = user_obj(host, *sp["actor"])
+            r["actor"] = self._user(sp["actor"])
             r["run_attempt"] = sp["attempt"]
             r["referenced_workflows"] = [{
                 "path": "octo/shared-workflows/.github/workflows/reusable.yml@v2",
                 "sha": sha1("refwf", sp["i"]), "ref": "refs/tags/v2"}] if sp["refwf"] else []
             r["run_started_at"] = iso(run_started)
-            r["triggering_actor"] = user_obj(host, *sp["trigger"])
+            r["triggering_actor"] = self._user(sp["trigger"])
         r["jobs_url"] = run_url + "/jobs"
         r["logs_url"] = run_url + "/logs"
         r["check_suite_url"] = "%s/repos/%s/check-suites/%d" % (host, fn, suite)
@@ -629,7 +714,7 @@ class Repo:
         r["head_commit"] = head_commit
         r["repository"] = self.simple
         r["head_repository"] = head_repo
-        return r, jobs
+        return r, ctx
 
     def _pr_obj(self, sp):
         base = {"id": self.id, "url": self.simple["url"], "name": self.name}
@@ -708,25 +793,24 @@ class Repo:
     # ---- state ----------------------------------------------------------------------
 
     def _add_state(self, sp):
-        st = RunState()
-        st.spec = sp
-        self._render(st)
+        st = RunState(self, sp)
         self.states.append(st)
         self.by_id[sp["id"]] = st
 
-    def _render(self, st):
-        run, jobs = self._materialize(st.spec)
-        st.run, st.jobs = run, jobs
-        dump = lambda o: json.dumps(o, ensure_ascii=False, separators=(",", ":")).encode()
-        st.run_bytes = dump(run)
-        if run["pull_requests"]:
-            st.run_bytes_nopr = dump(dict(run, pull_requests=[]))
-        else:
-            st.run_bytes_nopr = st.run_bytes
-        st.job_bytes = [dump(j) for j in jobs]
-
     def _resort(self):
         self.sorted = sorted(self.states, key=lambda s: (-s.spec["created"], -s.spec["id"]))
+
+    def created_slice(self, snapshot, lo, hi):
+        """The runs of snapshot (a value of self.sorted, newest first) with
+        lo <= created <= hi, by bisection."""
+        keys = self._keys
+        if keys is None or keys[0] is not snapshot:
+            # ascending -created (snapshot is created desc); paired with its snapshot
+            keys = self._keys = (snapshot, [-s.spec["created"] for s in snapshot])
+        keys = keys[1]
+        a = 0 if hi == float("inf") else bisect.bisect_left(keys, -hi)
+        b = len(keys) if lo == -float("inf") else bisect.bisect_right(keys, -lo)
+        return snapshot[a:b]
 
     def add_runs(self, count):
         for _ in range(count):
@@ -737,8 +821,7 @@ class Repo:
         changed = 0
         for st in self.states:
             if st.spec["status"] != "completed":
-                st.spec["status"] = "completed"
-                self._render(st)
+                st.spec = dict(st.spec, status="completed")
                 changed += 1
         return changed
 
@@ -746,8 +829,8 @@ class Repo:
         st = self.by_id.get(run_id)
         if st is None:
             return None
-        sp = st.spec
         prev_updated = parse_time(st.run["updated_at"])[0]
+        sp = dict(st.spec)
         rng = self._rng("rerun", sp["i"], sp["gen"])
         sp["gen"] += 1
         sp["attempt"] = (sp["attempt"] if not sp["old"] else 1) + 1
@@ -758,7 +841,7 @@ class Repo:
         # the new attempt starts after the previous one was last updated
         gap = prev_updated + rng.randint(60, 900) - sp["created"]
         sp["rerun_delay"] = max(sp["rerun_delay"], -(-gap // (sp["attempt"] - 1)))
-        self._render(st)
+        st.spec = sp
         return st.run
 
 
@@ -781,6 +864,18 @@ def err(status, message, doc=DOC_ROOT, kind=None):
     return Reply(status, jbody({"message": message, "documentation_url": doc}), kind=kind)
 
 
+class _Bucket:
+    """One primary budget: its current window and what it used."""
+    __slots__ = ("win_start", "win_end", "used")
+
+    def __init__(self):
+        self.win_start, self.win_end, self.used = None, None, 0
+
+    def describe(self, key, limit):
+        return {"token": None if key == "shared" else key, "start": self.win_start,
+                "reset": self.win_end, "limit": limit, "used": self.used}
+
+
 class Simulator:
     def __init__(self, scenario, log_path=None):
         self.lock = threading.Lock()
@@ -788,9 +883,8 @@ class Simulator:
         self.log_file = open(log_path, "a", encoding="utf-8") if log_path else None
         self.configure(scenario, initial=True)
         self.seq = 0
+        self.buckets = {}              # primary budgets: key → _Bucket (see _bucket_key)
         self.reset_stats()
-        self.win_end = None
-        self.used = 0
         self.penalty = (0.0, 0.0)      # (start, until) in monotonic seconds
         self.recent = deque()          # arrival times, for per_minute
 
@@ -810,7 +904,20 @@ class Simulator:
         # each fault keeps its own remaining count
         self.faults = [dict(f, _left=int(f.get("times", 1)), _re=re.compile(f.get("path_regex", "")))
                        for f in self.sc["faults"]]
-        self.tokens = set(self.sc["tokens"])
+        # tokens: strings, or {"token": value, "limit": own primary limit}
+        self.token_list = []
+        for t in self.sc["tokens"]:
+            if isinstance(t, dict):
+                lim = t.get("limit")
+                self.token_list.append((str(t["token"]), None if lim is None else int(lim)))
+            else:
+                self.token_list.append((str(t), None))
+        self.token_index = {}
+        for k, (v, _) in enumerate(self.token_list):
+            self.token_index.setdefault(v, k)
+        self.tokens = set(self.token_index)
+        self.per_token = bool(self.sc["rate_limit"].get("per_token")) or any(
+            lim is not None for _, lim in self.token_list)
         self.cache = {}
 
     def reset_stats(self):
@@ -818,25 +925,56 @@ class Simulator:
             self.log = []
             self.stats = {"requests": 0, "max_in_flight": 0, "violations": 0, "by_status": {},
                           "secondary_answers": 0, "primary_403": 0, "not_modified": 0,
-                          "faults_injected": 0}
+                          "faults_injected": 0, "by_token": {}}
+            self.window_history = []
             self.in_flight = getattr(self, "in_flight", 0)
 
     # ---- rate limits ----------------------------------------------------------------
 
-    def _roll(self, now):
+    def _bucket_key(self, tok):
+        """Which primary budget a request spends: one shared by every token (the default),
+        or, with per-token budgets, its token's (index in `tokens`); requests without an
+        accepted token then see the unauthenticated budget ("anon", 60, never spent)."""
+        if not self.per_token:
+            return "shared"
+        return "anon" if tok is None else tok
+
+    def _limit(self, key):
+        if key == "anon":
+            return 60
+        if isinstance(key, int) and key < len(self.token_list) and self.token_list[key][1] is not None:
+            return self.token_list[key][1]
+        return int(self.sc["rate_limit"]["limit"])
+
+    def _roll(self, now, key):
         """Primary window: starts at the first request after the previous one ended and
         resets at an integer epoch second, so waiting until X-RateLimit-Reset is enough."""
-        if self.win_end is None or now >= self.win_end:
-            self.win_end = math.ceil(now + float(self.sc["rate_limit"]["window_s"]))
-            self.used = 0
+        b = self.buckets.get(key)
+        if b is None:
+            b = self.buckets[key] = _Bucket()
+        if b.win_end is None or now >= b.win_end:
+            if b.win_end is not None and key != "anon":
+                self.window_history.append(b.describe(key, self._limit(key)))
+            b.win_start = now
+            b.win_end = math.ceil(now + float(self.sc["rate_limit"]["window_s"]))
+            b.used = 0
+        return b
 
-    def _rate_headers(self):
-        limit = int(self.sc["rate_limit"]["limit"])
+    def _rate_headers(self, key):
+        b = self.buckets[key]
+        limit = self._limit(key)
         return [("X-RateLimit-Limit", str(limit)),
-                ("X-RateLimit-Remaining", str(max(0, limit - self.used))),
-                ("X-RateLimit-Reset", str(int(self.win_end))),
-                ("X-RateLimit-Used", str(self.used)),
+                ("X-RateLimit-Remaining", str(max(0, limit - b.used))),
+                ("X-RateLimit-Reset", str(int(b.win_end))),
+                ("X-RateLimit-Used", str(b.used)),
                 ("X-RateLimit-Resource", "core")]
+
+    def windows(self):
+        """Primary windows since the last reset_stats: the closed ones, then the current one
+        of each budget (lock held)."""
+        cur = [b.describe(k, self._limit(k)) for k, b in self.buckets.items()
+               if k != "anon" and b.win_end is not None]
+        return self.window_history + cur
 
     def _secondary_reason(self, seq, arrived, in_flight):
         """Why this request hits a secondary limit (None if it does not), and whether
@@ -942,20 +1080,22 @@ class Simulator:
         m = re.match(r"^/actions/workflows/([^/]+)/runs$", rest)
         if rest == "/actions/runs" or m:
             runs = snapshot
+            wf = None
             if m:
                 wid = unquote(m.group(1))
                 wf = [k for k, w in enumerate(repo.workflows) if str(w["id"]) == wid or w["_file"] == wid]
                 if not wf:
                     return err(404, "Not Found", DOC_RUNS)
-                runs = [s for s in runs if s.spec["wf"] == wf[0]]
             filtered = False
             if "created" in query:
                 rng = parse_created(query["created"])
                 if rng is None:
                     return err(422, "Validation Failed: invalid created filter %r" % query["created"], DOC_RUNS)
                 lo, hi = rng
-                runs = [s for s in runs if lo <= s.spec["created"] <= hi]
+                runs = repo.created_slice(snapshot, lo, hi)
                 filtered = True
+            if wf is not None:
+                runs = [s for s in runs if s.spec["wf"] == wf[0]]
             for name, get in (("status", lambda r: (r["status"], r["conclusion"])),
                               ("branch", lambda r: (r["head_branch"],)),
                               ("event", lambda r: (r["event"],)),
@@ -1024,7 +1164,13 @@ class Simulator:
             latency = float(self.sc.get("latency_ms") or 0)
             if latency:
                 time.sleep(latency / 1000.0)
-            return self._decide(h, method, path, raw_q, seq, arrived, in_flight, entry), entry
+            rep = self._decide(h, method, path, raw_q, seq, arrived, in_flight, entry)
+            # the primary budget as the answer states it
+            rl = {k[12:].lower(): int(v) for k, v in rep.headers
+                  if k.startswith("X-RateLimit-") and k != "X-RateLimit-Resource"}
+            if rl:
+                entry["rl"] = rl
+            return rep, entry
         except BaseException:
             with self.lock:
                 self.in_flight -= 1
@@ -1044,14 +1190,22 @@ class Simulator:
         hdr = h.headers
         auth = hdr.get("Authorization", "")
         parts = auth.split(None, 1)
-        token_ok = len(parts) == 2 and parts[0].lower() in ("bearer", "token") and parts[1].strip() in self.tokens
+        presented = parts[1].strip() if len(parts) == 2 and parts[0].lower() in ("bearer", "token") else None
+        tok = self.token_index.get(presented) if presented is not None else None
+        token_ok = tok is not None
         entry["token_ok"] = token_ok
+        # which token: its index in `tokens`, or a short hash of one that was not accepted;
+        # never the value
+        entry["token"] = tok
+        entry["token_sha"] = (hashlib.sha256(presented.encode()).hexdigest()[:8]
+                              if presented is not None else None)
+        key = self._bucket_key(tok)
         entry["headers"] = {k: hdr[k] for k in ("user-agent", "accept", "x-github-api-version",
                                                 "accept-encoding", "if-none-match") if k in hdr}
         query = {k: (v[-1] if isinstance(v, list) else v) for k, v in entry["query"].items()}
         with self.lock:
-            self._roll(time.time())
-            rate = self._rate_headers()
+            bucket = self._roll(time.time(), key)
+            rate = self._rate_headers(key)
         if self.sc.get("require_user_agent", True) and not hdr.get("User-Agent"):
             # GitHub answers this one in plain text, not JSON
             return Reply(403, MSG_NO_UA.encode(), [("Content-Type", "text/plain; charset=utf-8")] + rate,
@@ -1063,6 +1217,8 @@ class Simulator:
             return err(404, "Not Found")
 
         with self.lock:
+            bt = self.stats["by_token"]
+            bt[str(tok)] = bt.get(str(tok), 0) + 1
             reason, violation = self._secondary_reason(seq, arrived, in_flight)
             if reason:
                 sec = self.sc["secondary"]
@@ -1070,10 +1226,10 @@ class Simulator:
                 self.penalty = (now, now + float(sec.get("retry_after", 60)))
                 self.stats["secondary_answers"] += 1
                 self.stats["violations"] += 1 if violation else 0
-                if self.used < int(self.sc["rate_limit"]["limit"]):
-                    self.used += 1
+                if bucket.used < self._limit(key):
+                    bucket.used += 1
                 rep = err(int(sec.get("status", 403)), MSG_SECONDARY, DOC_SECONDARY, kind="secondary:" + reason)
-                rep.headers = self._rate_headers()
+                rep.headers = self._rate_headers(key)
                 if sec.get("send_retry_after", True):
                     rep.headers.append(("Retry-After", str(sec.get("retry_after", 60))))
                 return rep
@@ -1081,11 +1237,12 @@ class Simulator:
         rep, special = self.route(path, raw_q, query)
         if special == "rate_limit":
             with self.lock:
-                limit = int(self.sc["rate_limit"]["limit"])
-                core = {"limit": limit, "remaining": max(0, limit - self.used), "reset": int(self.win_end),
-                        "used": self.used, "resource": "core"}
+                limit = self._limit(key)
+                core = {"limit": limit, "remaining": max(0, limit - bucket.used), "reset": int(bucket.win_end),
+                        "used": bucket.used, "resource": "core"}
+                headers = self._rate_headers(key)
             body = jbody({"resources": {"core": core}, "rate": core})
-            return Reply(200, body, self._rate_headers_locked())   # free, like GitHub
+            return Reply(200, body, headers)   # free, like GitHub
 
         etag = None
         if rep.status == 200:
@@ -1095,13 +1252,13 @@ class Simulator:
             inm = hdr.get("If-None-Match")
             if etag and inm and etag in [t.strip() for t in inm.split(",")]:
                 self.stats["not_modified"] += 1
-                return Reply(304, b"", self._rate_headers() + [("ETag", etag)], kind="not_modified")
-            limit = int(self.sc["rate_limit"]["limit"])
-            if self.used >= limit:
+                return Reply(304, b"", self._rate_headers(key) + [("ETag", etag)], kind="not_modified")
+            limit = self._limit(key)
+            if bucket.used >= limit:
                 self.stats["violations"] += 1
                 self.stats["primary_403"] += 1
                 r = err(403, "API rate limit exceeded for user ID 1.", DOC_PRIMARY, kind="primary")
-                r.headers = self._rate_headers()
+                r.headers = self._rate_headers(key)
                 return r
             fault = None
             for f in self.faults:
@@ -1111,8 +1268,8 @@ class Simulator:
                     self.stats["faults_injected"] += 1
                     break
             if fault is None or fault.get("kind", "status") != "reset":
-                self.used += 1
-            rate = self._rate_headers()
+                bucket.used += 1
+            rate = self._rate_headers(key)
         if fault is not None:
             kind = fault.get("kind", "status")
             if kind == "reset":
@@ -1132,9 +1289,6 @@ class Simulator:
             out.headers.append(("ETag", etag))
         return out
 
-    def _rate_headers_locked(self):
-        with self.lock:
-            return self._rate_headers()
 
     def finish(self, entry, status, kind):
         entry["status"] = status
@@ -1169,7 +1323,9 @@ class Simulator:
                 return 200, sorted(self.log, key=lambda e: e["seq"])   # arrival order
         if method == "GET" and path == "/_sim/stats":
             with self.lock:
-                return 200, copy.deepcopy(self.stats)
+                out = copy.deepcopy(self.stats)
+                out["windows"] = self.windows()
+                return 200, out
         if method == "GET" and path == "/_sim/scenario":
             return 200, self.sc
         if method == "POST" and path == "/_sim/reset_stats":
@@ -1185,7 +1341,19 @@ class Simulator:
             return 404, {"message": "unknown repo %r" % name}
         if method == "GET" and path == "/_sim/truth":
             snap = repo.sorted
-            return 200, {"runs": [s.run for s in snap], "jobs": {str(s.spec["id"]): s.jobs for s in snap}}
+            # fields=id,created_at,...: only those keys of each run (id and created_at need
+            # no rendering, so the truth of a 45,000-run repository is cheap); jobs=0: no jobs
+            fields = [f for f in q.get("fields", "").split(",") if f] if q.get("fields") else None
+            if fields is None:
+                runs = [s.run for s in snap]
+            else:
+                spec_only = {"id": lambda s: s.spec["id"], "created_at": lambda s: iso(s.spec["created"])}
+                runs = [{f: (spec_only[f](s) if f in spec_only else s.run.get(f)) for f in fields}
+                        for s in snap]
+            out = {"runs": runs}
+            if q.get("jobs", "1") not in ("0", "false"):
+                out["jobs"] = {str(s.spec["id"]): s.jobs for s in snap}
+            return 200, out
         with self.lock:
             if method == "POST" and path == "/_sim/add_runs":
                 repo.add_runs(int(req.get("count", 1)))
