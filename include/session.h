@@ -55,7 +55,8 @@ struct session {
 	size_t ntodo, todo_cap, next_todo, outstanding, processed, failed, collected_jobs;
 	bool listing_done;      /* phase 1 finished: phase 2 ends when its queue drains */
 	bool jobs_started;
-	uint64_t fold_at;
+	uint64_t fold_at;       /* fold the journal when it grows past this */
+	uint64_t fold_min;
 	uint64_t phase_start_ms;
 };
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """-fd/-td over a long history under GitHub's 1,000-result cap on filtered queries.
 
-4,000 runs over 40 days (about 100 a day), 3,500 of them inside `-fd D1 -td D2` (35 whole
-days), 300 before and 200 after. Every `created=` query is filtered, so the simulator (at
-its default caps) returns at most 1,000 results for any of them: the miner must cut the
-range into windows and split the crowded ones. Expected: exactly the in-range runs in the
-CSV, each once, value by value with their jobs; every listing request inside the range;
-no 422, no violation."""
+4,000 runs over 65 days: 300 in the 30 days before `-fd D1`, 3,500 in the 15 days of
+`-fd D1 -td D2`, 200 in the 20 days after. Inside the range the history is uneven:
+1,000 runs over 10 days, a burst of 2,000 runs in 20 hours, 500 runs over the last 4
+days, so windows cut by time meet more than 1,000 runs and must be split. Every `created=`
+query is filtered, so the simulator (at its default caps) returns at most 1,000 results
+for any of them. Expected: exactly the in-range runs in the CSV, each once, value by value
+with their jobs; every listing request inside the range; no 422, no violation."""
 
 import calendar
 import os
@@ -20,11 +21,16 @@ from harness import (Sim, api_log, assert_run_rows, case, check, check_exit, job
 from harness3 import fast_config  # noqa: E402
 
 REPO = "octo/longhistory"
-START = "2024-03-01T00:00:00Z"
-SPACING = 864            # 100 runs a day (jitter stays within the slot)
-BEFORE_DAYS, IN_DAYS, AFTER_DAYS = 3, 35, 2
-D1, D2 = "2024-03-04", "2024-04-07"      # day 3 .. day 37 inclusive: 35 days
-N = 100 * (BEFORE_DAYS + IN_DAYS + AFTER_DAYS)
+START = "2024-01-01T00:00:00Z"
+DAY = 86400
+# [count, spacing_s] segments; each segment's jitter stays within its runs' slots
+SPACING = [[300, 30 * DAY // 300],       # 2024-01-01 .. 01-30: before the range
+           [1000, 10 * DAY // 1000],     # 01-31 .. 02-09
+           [2000, 36],                   # 02-10 00:00 .. 20:00: the burst
+           [500, (4 * DAY + 4 * 3600) // 500],   # 02-10 20:00 .. 02-14 24:00
+           [200, 20 * DAY // 200]]       # 02-15 .. 03-05: after the range
+D1, D2 = "2024-01-31", "2024-02-14"
+N = sum(c for c, _ in SPACING)
 SCENARIO = {"repos": [{"full_name": REPO, "runs": N, "seed": 23, "start": START, "spacing_s": SPACING,
                        "jobs_min": 0, "jobs_max": 2}]}
 # a datetime or a date in a created= filter, as the miner may write it
@@ -47,7 +53,7 @@ def epoch(text, end_of_day=False):
     return t
 
 
-@scenario("date windows: -fd/-td over 40 days, 3,500 runs in range, 1,000-result cap")
+@scenario("date windows: -fd/-td over 65 days, 3,500 runs in range, a burst, 1,000-result cap")
 def main():
     with Sim(SCENARIO) as sim, tempfile.TemporaryDirectory(prefix="ghaminer-") as d:
         truth = sim.truth(REPO)

@@ -454,6 +454,23 @@ class Repo:
             b = b.replace(ph, real, 1)
         return b
 
+    def _slot(self, i):
+        """Run i's slot → (seconds after start, spacing). spacing_s is a number, or a list
+        of [count, spacing] segments (the last spacing goes on for later runs), so that a
+        history can have quiet and crowded stretches."""
+        sched = self.cfg["spacing_s"]
+        if not isinstance(sched, list):
+            return i * int(sched), int(sched)
+        offset = 0
+        for count, spacing in sched:
+            count, spacing = int(count), int(spacing)
+            if i < count:
+                return offset + i * spacing, spacing
+            offset += count * spacing
+            i -= count
+        spacing = int(sched[-1][1])
+        return offset + i * spacing, spacing
+
     def _rng(self, *parts):
         return random.Random("|".join(map(str, (self.seed, self.full_name) + parts)))
 
@@ -486,7 +503,8 @@ class Repo:
             branch = rng.choice(BRANCHES)
             if rng.random() < 0.05:
                 actor = ACTORS[4]
-        created = self.start + i * int(self.cfg["spacing_s"]) + rng.randint(0, max(0, int(self.cfg["spacing_s"]) // 3))
+        offset, spacing = self._slot(i)
+        created = self.start + offset + rng.randint(0, max(0, spacing // 3))
         if self.last_created is not None:
             if rng.random() < 0.1:
                 created = self.last_created   # several runs may share a second
