@@ -53,6 +53,8 @@ void fetch_req_free(struct fetch_req *fr);
 void fetch_set_backlog(struct fetch *f, long backlog);
 /* Abort everything: queued and in-flight requests complete with aborted = true. */
 void fetch_stop(struct fetch *f);
+/* The same, but later requests are served again (watch mode drops a failing pass). */
+void fetch_cancel(struct fetch *f);
 struct governor *fetch_governor(struct fetch *f);
 const struct http_stats *fetch_http_stats(const struct fetch *f);
 size_t fetch_pending(const struct fetch *f); /* queued + in flight */

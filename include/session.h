@@ -33,6 +33,8 @@ struct session {
 	bool busy;      /* a pass is under way */
 	int passes;
 	double pass_started;
+	double last_ok;         /* end of the last pass without errors, 0 = none yet */
+	long pass_new, pass_updated, pass_jobs; /* what this pass found, over repositories */
 	/* the repository being mined */
 	size_t repo_i;
 	uint32_t repo_id;

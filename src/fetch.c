@@ -292,6 +292,14 @@ void fetch_stop(struct fetch *f)
 	}
 }
 
+void fetch_cancel(struct fetch *f)
+{
+	if (f->stopping)
+		return;
+	fetch_stop(f);
+	f->stopping = false;
+}
+
 struct governor *fetch_governor(struct fetch *f)
 {
 	return &f->gov;

@@ -26,9 +26,18 @@ void session_set_exit(struct session *m, int code)
 		m->exit_code = code;
 }
 
+static void pass_done(struct session *m);
+
 void session_fatal(struct session *m, int code)
 {
 	session_set_exit(m, code);
+	if (m->s->watch_interval > 0 && code == EXIT_NETWORK && !m->stop_signal && !m->finishing) {
+		/* Watch mode outlives an unreachable API: drop the pass, try at the next one. */
+		fetch_cancel(m->f);
+		m->phase = 0;
+		pass_done(m);
+		return;
+	}
 	fetch_stop(m->f);
 	miner_finish(m);
 }
@@ -136,21 +145,28 @@ static void on_watch_timer(uv_timer_t *t)
 static void pass_done(struct session *m)
 {
 	m->busy = false;
-	if (m->exit_code == EXIT_OK && m->s->watch_interval <= 0) {
-		miner_finish(m);
-		return;
-	}
 	if (m->s->watch_interval <= 0 || m->exit_code == EXIT_AUTH || m->exit_code == EXIT_IO) {
 		miner_finish(m);
 		return;
 	}
 	/* Watch mode: a failing pass is retried at the next interval. */
-	double took = time_now() - m->pass_started;
-	ndjson_status("watching", "pass %d done in %.1f s%s; data current as of now; next pass in "
-		      "%.0f s (SIGUSR1 refreshes at once)", m->passes, took,
-		      m->exit_code ? " with errors" : "", m->s->watch_interval);
-	msg_info("pass %d done; next in %.0f s (kill -USR1 %ld refreshes now)", m->passes,
-		 m->s->watch_interval, (long)getpid());
+	double now = time_now(), took = now - m->pass_started;
+	if (m->exit_code == EXIT_OK)
+		m->last_ok = now;
+	ndjson_emit("status", json_pack(
+		"{s:o, s:s, s:i, s:I, s:I, s:I, s:f, s:b}", "message",
+		json_sprintf("pass %d %s in %.1f s: %ld new runs, %ld changed, jobs of %ld runs; "
+			     "data %.0f s old; next pass in %.0f s (SIGUSR1 refreshes at once)",
+			     m->passes, m->exit_code ? "failed" : "done", took, m->pass_new,
+			     m->pass_updated, m->pass_jobs, m->last_ok > 0 ? now - m->last_ok : -1.0,
+			     m->s->watch_interval),
+		"stage", "watching", "pass", m->passes, "new_runs", (json_int_t)m->pass_new,
+		"updated_runs", (json_int_t)m->pass_updated, "jobs_collected",
+		(json_int_t)m->pass_jobs, "data_age_s", m->last_ok > 0 ? now - m->last_ok : -1.0,
+		"ok", m->exit_code == EXIT_OK));
+	msg_info("pass %d %s: %ld new runs, %ld changed; next in %.0f s (kill -USR1 %ld "
+		 "refreshes now)", m->passes, m->exit_code ? "failed" : "done", m->pass_new,
+		 m->pass_updated, m->s->watch_interval, (long)getpid());
 	m->exit_code = EXIT_OK;
 	uv_timer_start(&m->watch_timer, on_watch_timer, (uint64_t)(m->s->watch_interval * 1000), 0);
 }
@@ -159,6 +175,9 @@ void session_repo_done(struct session *m)
 {
 	if (m->finishing)
 		return;
+	m->pass_new += m->collected;
+	m->pass_updated += m->updated;
+	m->pass_jobs += (long)m->collected_jobs;
 	m->repo_i++;
 	if (m->repo_i >= m->s->nrepos) {
 		pass_done(m);
@@ -175,6 +194,7 @@ static void pass_start(struct session *m)
 	m->busy = true;
 	m->passes++;
 	m->pass_started = time_now();
+	m->pass_new = m->pass_updated = m->pass_jobs = 0;
 	m->repo_i = 0;
 	if (m->passes > 1)
 		ndjson_status("refreshing", "pass %d: checking for new and changed runs", m->passes);

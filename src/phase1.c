@@ -444,6 +444,7 @@ static void listing_next(struct session *m)
 	snprintf(key, sizeof(key), "%s|wf=%" PRId64 "|from=%s|to=%s", m->repo->full_name, wf,
 		 m->s->from_date ? m->s->from_date : "-", m->s->to_date ? m->s->to_date : "-");
 	m->lst = syncstate_listing(&m->st, key);
+	m->windows_active = 0;
 	/* Ranges proven about rows this CSV does not have (a new or replaced file) prove
 	 * nothing. */
 	if (m->lst->nr && repo_rows(m) == 0)
