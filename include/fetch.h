@@ -41,6 +41,9 @@ struct fetch *fetch_new(uv_loop_t *loop, const char *const *tokens, int ntokens,
 			int max_in_flight,
 			int per_minute, int reserve, int max_retries, double timeout_s);
 void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg);
+/* Only URLs on api's scheme, host and port are fetched (they carry the token); any other
+ * completes at once with GA_FATAL. api is borrowed. */
+void fetch_set_origin(struct fetch *f, const char *api);
 /* Queue a GET; url and etag are copied. done gets the final answer. */
 struct fetch_req *fetch_get(struct fetch *f, const char *url, const char *etag,
 			    fetch_done_cb done, void *arg);

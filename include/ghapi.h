@@ -4,6 +4,7 @@
 #define GHAMINER_GHAPI_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "record.h"
@@ -17,6 +18,10 @@ char *ghapi_runs_url(const char *api, const char *full_name, int64_t workflow_id
 char *ghapi_jobs_url(const char *api, const char *full_name, int64_t run_id);
 /* /repos/{o}/{r}/actions/runs/{id}. Caller frees. */
 char *ghapi_run_url(const char *api, const char *full_name, int64_t run_id);
+
+/* Whether url is on the same scheme, host and port as api: the token is only ever sent
+ * there, whatever a Link header says. */
+bool ghapi_same_origin(const char *api, const char *url);
 
 /* The URL of rel="next" in a Link header, or NULL. Caller frees. */
 char *ghapi_link_next(const char *link);

@@ -27,7 +27,8 @@ struct governor {
 	int in_flight;
 	int concurrency;      /* current cap: lowered after a secondary limit, raised slowly */
 	int successes;        /* since the last change of concurrency */
-	uint64_t next_ms;     /* earliest next admission (pace) */
+	uint64_t last_ms;     /* the last admission; the pace is measured from it */
+	bool admitted_once;
 	uint64_t pause_until; /* no admission before this (limits) */
 	int strikes;          /* consecutive secondary limits */
 	long backlog;         /* requests still to make, as far as the caller knows; -1 unknown */
@@ -56,7 +57,7 @@ void governor_observe(struct governor *g, int token, long remaining, long limit,
 		      double reset_epoch);
 /* Token's primary budget is spent: it waits for its reset. */
 void governor_primary(struct governor *g, int token, double reset_epoch);
-/* Token answered 401: drop it. Returns the number of live tokens left. */
+/* Token answered 401: drop it (token < 0: drop none). Returns the number of live tokens. */
 int governor_drop_token(struct governor *g, int token);
 /* A secondary limit: Retry-After seconds, or < 0 when absent (then 60 s, doubling). */
 void governor_secondary(struct governor *g, uint64_t now_ms, double retry_after);

@@ -8,7 +8,7 @@
 
 struct progress_view {
 	const char *repo;
-	const char *what;   /* "pages" or "runs" */
+	const char *what;   /* "listed" (runs, phase 1) or "runs" (with jobs, phase 2) */
 	long done, total;   /* total < 0: unknown */
 	double rate;        /* per second */
 	long budget;        /* requests left, < 0: unknown */

@@ -26,7 +26,7 @@ struct session {
 	uv_timer_t watch_timer;
 	uv_timer_t progress_timer;
 	int phase;              /* 1 or 2 while a phase runs, else 0: what progress shows */
-	long pages_total;       /* from the first page's total_count, or -1 */
+	long runs_total;        /* the first page's total_count, or -1 */
 	int exit_code;
 	int stop_signal;
 	bool finishing;

@@ -13,13 +13,17 @@ struct fetch {
 	struct http *http;
 	struct governor gov;
 	uv_timer_t pump_timer;
+	uv_timer_t deliver_timer;      /* hands over answers decided inside pump() */
+	int open_handles;
 	struct fetch_req *head, *tail; /* queued, FIFO */
+	struct fetch_req *done_head, *done_tail; /* decided, not yet handed over */
 	size_t queued, in_flight;
 	const char *const *tokens;
 	int ntokens;
 	int max_retries;
 	bool stopping;
 	bool pumping;
+	const char *origin; /* the API base URL: nothing else is fetched */
 	fetch_wait_cb on_wait;
 	void *wait_arg;
 	unsigned rng;
@@ -78,6 +82,33 @@ static void complete(struct fetch *f, struct fetch_req *r)
 	r->done(r, r->arg);
 }
 
+static void on_deliver_timer(uv_timer_t *t)
+{
+	struct fetch *f = t->data;
+	while (f->done_head) {
+		struct fetch_req *r = f->done_head;
+		f->done_head = r->next;
+		if (!f->done_head)
+			f->done_tail = NULL;
+		r->next = r->prev = NULL;
+		complete(f, r);
+	}
+}
+
+/* A final answer decided inside pump(): handed over from the loop, never from inside the
+ * pump, whose caller may be iterating over state the callback frees. */
+static void complete_later(struct fetch *f, struct fetch_req *r)
+{
+	r->next = NULL;
+	r->prev = f->done_tail;
+	if (f->done_tail)
+		f->done_tail->next = r;
+	else
+		f->done_head = r;
+	f->done_tail = r;
+	uv_timer_start(&f->deliver_timer, on_deliver_timer, 0, 0);
+}
+
 static void on_http_done(struct http_req *hr, void *arg)
 {
 	struct fetch_req *r = arg;
@@ -97,11 +128,15 @@ static void on_http_done(struct http_req *hr, void *arg)
 				   hr->body.data);
 	switch (r->answer) {
 	case GA_AUTH:
-		/* In a pool, a rejected token is dropped and the request goes to another. */
-		if (f->ntokens > 1 && !f->gov.tok[r->token].dead) {
-			int live = governor_drop_token(&f->gov, r->token);
-			msg_warn("token #%d of %d was rejected (401 Bad credentials): dropped, %d "
-				 "left", r->token + 1, f->ntokens, live);
+		/* In a pool, a rejected token is dropped (said once) and the request goes to
+		 * another; only when none is left is the answer final. */
+		if (f->ntokens > 1) {
+			int live = governor_drop_token(&f->gov, -1);
+			if (!f->gov.tok[r->token].dead) {
+				live = governor_drop_token(&f->gov, r->token);
+				msg_warn("token #%d of %d was rejected (401 Bad credentials): dropped, "
+					 "%d left", r->token + 1, f->ntokens, live);
+			}
 			if (live > 0) {
 				r->attempts--;
 				enqueue(f, r, true);
@@ -170,7 +205,7 @@ static void pump(struct fetch *f)
 			/* Every token was rejected: the request fails as unauthorised. */
 			unlink_req(f, r);
 			r->answer = GA_AUTH;
-			complete(f, r);
+			complete_later(f, r);
 			continue;
 		}
 		if (v == GOV_WAIT_COMPLETION)
@@ -189,11 +224,19 @@ static void pump(struct fetch *f)
 		r->http.arg = r;
 		f->in_flight++;
 		if (http_start(f->http, &r->http) != 0) {
+			/* libcurl refused it (out of memory): a failed attempt like any other. */
 			f->in_flight--;
 			governor_done(&f->gov, token);
 			r->answer = GA_RETRY;
-			snprintf(r->http.errbuf, sizeof(r->http.errbuf), "cannot start request");
-			complete(f, r);
+			snprintf(r->http.errbuf, sizeof(r->http.errbuf), "cannot start the request");
+			if (++r->attempts > f->max_retries) {
+				complete_later(f, r);
+			} else {
+				r->not_before = now + governor_backoff_ms(r->attempts, jitter(f));
+				enqueue(f, r, false);
+				if (r->not_before < soonest)
+					soonest = r->not_before;
+			}
 		}
 	}
 	if (soonest != UINT64_MAX)
@@ -220,8 +263,15 @@ struct fetch *fetch_new(uv_loop_t *loop, const char *const *tokens, int ntokens,
 	f->rng = (unsigned)time_mono_ms();
 	governor_init(&f->gov, f->ntokens, max_in_flight, per_minute, reserve);
 	uv_timer_init(loop, &f->pump_timer);
-	f->pump_timer.data = f;
+	uv_timer_init(loop, &f->deliver_timer);
+	f->pump_timer.data = f->deliver_timer.data = f;
+	f->open_handles = 2;
 	return f;
+}
+
+void fetch_set_origin(struct fetch *f, const char *api)
+{
+	f->origin = api;
 }
 
 void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg)
@@ -244,6 +294,14 @@ static struct fetch_req *get(struct fetch *f, const char *url, const char *etag,
 		r->aborted = true;
 		done(r, arg);
 		return NULL;
+	}
+	if (f->origin && !ghapi_same_origin(f->origin, url)) {
+		msg_error("refusing to send the token to '%s': not on %s (a pagination link to "
+			  "another host?)", url, f->origin);
+		r->answer = GA_FATAL;
+		snprintf(r->http.errbuf, sizeof(r->http.errbuf), "URL outside the API");
+		complete_later(f, r);
+		return r;
 	}
 	enqueue(f, r, first);
 	pump(f);
@@ -290,6 +348,15 @@ void fetch_stop(struct fetch *f)
 		r->aborted = true;
 		complete(f, r);
 	}
+	uv_timer_stop(&f->deliver_timer);
+	while (f->done_head) {
+		struct fetch_req *r = f->done_head;
+		f->done_head = r->next;
+		if (!f->done_head)
+			f->done_tail = NULL;
+		r->aborted = true;
+		complete(f, r);
+	}
 }
 
 void fetch_cancel(struct fetch *f)
@@ -315,9 +382,11 @@ size_t fetch_pending(const struct fetch *f)
 	return f->queued + f->in_flight;
 }
 
-static void on_pump_closed(uv_handle_t *h)
+static void on_timer_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct fetch *f = h->data;
+	if (--f->open_handles == 0)
+		free(f);
 }
 
 void fetch_free(struct fetch *f)
@@ -326,5 +395,6 @@ void fetch_free(struct fetch *f)
 		return;
 	fetch_stop(f);
 	http_free(f->http);
-	uv_close((uv_handle_t *)&f->pump_timer, on_pump_closed);
+	uv_close((uv_handle_t *)&f->pump_timer, on_timer_closed);
+	uv_close((uv_handle_t *)&f->deliver_timer, on_timer_closed);
 }

@@ -54,6 +54,17 @@ char *ghapi_run_url(const char *api, const char *full_name, int64_t run_id)
 	return xasprintf("%s/repos/%s/actions/runs/%" PRId64, api, full_name, run_id);
 }
 
+bool ghapi_same_origin(const char *api, const char *url)
+{
+	const char *host = strstr(api, "://");
+	size_t n;
+	if (!host || !url)
+		return false;
+	n = (size_t)(host - api) + 3;
+	n += strcspn(api + n, "/?#");
+	return strncasecmp(api, url, n) == 0 && (url[n] == '\0' || url[n] == '/' || url[n] == '?');
+}
+
 char *ghapi_link_next(const char *link)
 {
 	/* <url>; rel="next", <url>; rel="last" — parameters may be in any order and spacing. */

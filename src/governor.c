@@ -90,14 +90,16 @@ enum governor_verdict governor_admit(struct governor *g, uint64_t now_ms, double
 		return GOV_WAIT_TIME;
 	}
 	/* When the work left outlasts the budgets, spread them evenly until the reset instead
-	 * of running dry and idling. */
-	if (total_usable > 0 && earliest_reset > 0 && g->backlog > total_usable) {
+	 * of running dry and idling; not while a token's budget is still unknown (it may be a
+	 * whole fresh window). The gap is worked out at each admission, so a budget learned
+	 * meanwhile applies at once. */
+	if (total_usable > 0 && !probing && earliest_reset > 0 && g->backlog > total_usable) {
 		double window = (earliest_reset - now_epoch) * 1000.0;
 		if (window > 0 && window / total_usable > gap)
 			gap = window / total_usable;
 	}
-	if (now_ms < g->next_ms) {
-		*wait_ms = g->next_ms - now_ms;
+	if (g->admitted_once && now_ms < g->last_ms + (uint64_t)gap) {
+		*wait_ms = g->last_ms + (uint64_t)gap - now_ms;
 		return GOV_WAIT_TIME;
 	}
 	struct governor_budget *b = &g->tok[best];
@@ -106,8 +108,9 @@ enum governor_verdict governor_admit(struct governor *g, uint64_t now_ms, double
 	g->admitted++;
 	if (b->remaining > 0)
 		b->remaining--;
-	/* Strict spacing from now: an idle spell never banks a burst. */
-	g->next_ms = now_ms + (uint64_t)gap;
+	/* Spacing from the last admission: an idle spell never banks a burst. */
+	g->last_ms = now_ms;
+	g->admitted_once = true;
 	*token = best;
 	return GOV_GO;
 }

@@ -263,9 +263,10 @@ int http_start(struct http *h, struct http_req *r)
 	r->headers = curl_slist_append(r->headers, "Accept: application/vnd.github+json");
 	r->headers = curl_slist_append(r->headers, "X-GitHub-Api-Version: 2022-11-28");
 	if (r->token) {
-		snprintf(line, sizeof(line), "Authorization: Bearer %s", r->token);
-		r->headers = curl_slist_append(r->headers, line);
-		explicit_bzero(line, sizeof(line));
+		char *auth = xasprintf("Authorization: Bearer %s", r->token);
+		r->headers = curl_slist_append(r->headers, auth);
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
 	}
 	if (r->if_none_match) {
 		snprintf(line, sizeof(line), "If-None-Match: %s", r->if_none_match);

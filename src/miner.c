@@ -35,6 +35,8 @@ void session_fatal(struct session *m, int code)
 		/* Watch mode outlives an unreachable API: drop the pass, try at the next one. */
 		fetch_cancel(m->f);
 		m->phase = 0;
+		free(m->days);
+		m->days = NULL;
 		pass_done(m);
 		return;
 	}
@@ -117,9 +119,11 @@ void session_progress(struct session *m)
 		return;
 	g = fetch_governor(m->f);
 	if (m->phase == 1) {
-		v.what = "pages";
-		v.done = m->page;
-		v.total = m->pages_total;
+		/* Runs listed out of the listing's total_count: windows make the page count
+		 * unknowable in advance, the runs are not. */
+		v.what = "listed";
+		v.done = m->collected + m->known;
+		v.total = m->runs_total > v.done ? m->runs_total : v.done;
 	} else {
 		v.what = "runs";
 		v.done = (long)m->processed;
@@ -247,7 +251,8 @@ static void miner_finish(struct session *m)
 		session_set_exit(m, EXIT_IO);
 	free(m->todo);
 	free(m->refresh);
-	m->todo = m->refresh = NULL;
+	free(m->days);
+	m->todo = m->refresh = m->days = NULL;
 	if (m->stop_signal)
 		ndjson_status("interrupted", "interrupted by %s: what was collected is saved; run "
 			      "again to resume", m->stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
@@ -324,6 +329,7 @@ int miner_run(const struct settings *s)
 		goto out_journal;
 	}
 	fetch_on_wait(m.f, on_wait, &m);
+	fetch_set_origin(m.f, s->api_url);
 	uv_signal_init(&loop, &m.sig_int);
 	uv_signal_init(&loop, &m.sig_term);
 	uv_signal_init(&loop, &m.sig_usr1);

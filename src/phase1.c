@@ -29,6 +29,10 @@ static int64_t run_time(const json_t *run, const char *key)
 
 static void save_state(struct session *m)
 {
+	/* What the state proves may rest on journaled updates of known runs: those reach the
+	 * disk first, or the state is not saved. */
+	if (journal_sync(&m->j) != 0)
+		return;
 	/* The state only saves requests: failing to write it is worth a warning, not a stop. */
 	if (syncstate_save(&m->st) != 0)
 		msg_warn("the sync state was not saved: the next run lists more than it needs");
@@ -83,9 +87,10 @@ static int take_page(struct session *m, const json_t *runs, struct page_result *
 		if (id <= 0)
 			continue;
 		pr->n++;
-		if (created < pr->oldest)
+		/* A run without a creation time proves nothing about any range. */
+		if (created > 0 && created < pr->oldest)
 			pr->oldest = created;
-		if (created > pr->newest)
+		if (created > 0 && created > pr->newest)
 			pr->newest = created;
 		uint64_t *value = runindex_put(&m->cs.index, m->repo_id, id, &added);
 		if (!added) {
@@ -234,7 +239,7 @@ static void launch_split(struct session *m, int64_t lo, int64_t hi, long n)
 	if (n > hi - lo + 1)
 		n = (long)(hi - lo + 1);
 	int64_t step = (hi - lo + 1) / n;
-	for (long i = 0; i < n; i++) {
+	for (long i = 0; i < n && !m->finishing; i++) {
 		int64_t wlo = lo + step * i, whi = i == n - 1 ? hi : wlo + step - 1;
 		window_launch(m, wlo, whi);
 	}
@@ -286,10 +291,17 @@ static void on_window_page(struct fetch_req *fr, void *arg)
 	if (!capped) {
 		sync_cover(m->lst, w->lo, w->hi);
 	} else if (w->oldest >= w->hi || w->oldest == INT64_MAX) {
-		/* The cap reached within one second: it cannot be split further. */
-		msg_warn("%s: more than %d runs created in one second; some may be missed",
-			 m->repo->full_name, FILTERED_CAP);
-		sync_cover(m->lst, w->lo, w->hi);
+		if (w->lo < w->hi) {
+			/* The pages read were all the window's last second: that second on its
+			 * own, the rest split. */
+			window_launch(m, w->hi, w->hi);
+			launch_split(m, w->lo, w->hi - 1, ((long)lp.total + WINDOW_RUNS - 1) / WINDOW_RUNS);
+		} else {
+			/* The cap reached within one second: it cannot be split further. */
+			msg_warn("%s: more than %d runs created in one second; some may be missed",
+				 m->repo->full_name, FILTERED_CAP);
+			sync_cover(m->lst, w->lo, w->hi);
+		}
 	} else {
 		long left = (long)lp.total - w->seen;
 		launch_split(m, w->lo, w->oldest, (left + WINDOW_RUNS - 1) / WINDOW_RUNS);
@@ -326,7 +338,7 @@ static void crawl_gaps(struct session *m, long est_runs, double rate)
 	if (m->finishing)
 		return;
 	m->windows_active++; /* hold: launching must not complete the listing early */
-	while (to != SYNC_MIN && sync_top_gap(m->lst, m->from_t, to, &lo, &hi)) {
+	while (!m->finishing && to != SYNC_MIN && sync_top_gap(m->lst, m->from_t, to, &lo, &hi)) {
 		if (lo == SYNC_MIN) {
 			sync_cover(m->lst, SYNC_MIN, ACTIONS_EPOCH - 1);
 			lo = ACTIONS_EPOCH;
@@ -349,7 +361,7 @@ static void crawl_gaps(struct session *m, long est_runs, double rate)
 		est_runs = -1; /* holes further down (from an interrupted run) get one window */
 		to = lo - 1;
 	}
-	if (--m->windows_active == 0)
+	if (--m->windows_active == 0 && !m->finishing)
 		listing_complete(m);
 }
 
@@ -368,21 +380,28 @@ static void on_top_page(struct fetch_req *fr, void *arg)
 		goto out;
 	}
 	if (fr->answer != GA_OK) {
-		bool unknown = fr->answer == GA_NOT_FOUND;
+		if (fr->answer == GA_NOT_FOUND && m->s->nworkflow_ids) {
+			/* A workflow id the repository does not have: the other listings go on. */
+			msg_error("workflow %" PRId64 " of %s not found (nor, perhaps, the repository): "
+				  "check workflow_ids in the config and the repository URL",
+				  m->s->workflow_ids[m->listing_i], m->repo->full_name);
+			session_set_exit(m, EXIT_PARTIAL);
+			fetch_req_free(fr);
+			m->listing_i++;
+			listing_next(m);
+			return;
+		}
 		if (listing_failed(m, fr, "listing workflow runs"))
 			return;
-		/* An unknown repository has nothing for phase 2; otherwise keep what we have. */
-		if (unknown)
-			session_repo_done(m);
-		else
-			phase2_start(m);
+		/* Phase 2 still gets what earlier passes collected (nothing, for an unknown
+		 * repository), and the repository ends only once its requests are done. */
+		phase2_start(m);
 		return;
 	}
 	m->page++;
 	if (listing_take(m, fr, m->page, false, &lp) != 0)
 		goto out;
-	if (lp.total >= 0)
-		m->pages_total = (long)((lp.total + 99) / 100);
+	m->runs_total = (long)lp.total;
 	const struct page_result *pr = &lp.pr;
 	if (pr->n) {
 		syncstate_set_etag(&m->st, m->token_id, m->top_url, fr->http.etag, NULL);
@@ -391,7 +410,7 @@ static void on_top_page(struct fetch_req *fr, void *arg)
 		else if (lp.total < 0 || (long long)pr->n >= lp.total)
 			sync_cover(m->lst, m->from_t, pr->newest); /* the whole listing */
 		else
-			sync_cover(m->lst, pr->oldest, pr->newest); /* capped: windows do the rest */
+			sync_cover(m->lst, pr->oldest + 1, pr->newest); /* capped: windows do the rest */
 	}
 	free(lp.next);
 	/* Runs below the first page not known yet: about the total less what the CSV has. */
@@ -579,7 +598,7 @@ static void recheck_start(struct session *m)
 	msg_info("%s: re-checking %zu recent days for re-runs", m->repo->full_name, m->ndays);
 	/* The days are independent: all of them at once, under the governor. */
 	m->days_active = 1; /* hold until every day is launched */
-	for (size_t i = 0; i < m->ndays; i++) {
+	for (size_t i = 0; i < m->ndays && !m->finishing; i++) {
 		char *url = day_url(m, m->days[i]);
 		recheck_page(m, url);
 		free(url);
@@ -631,7 +650,7 @@ static void refresh_feed(struct session *m)
 {
 	if (m->finishing)
 		return;
-	while (m->refresh_outstanding < (size_t)m->s->max_in_flight &&
+	while (!m->finishing && m->refresh_outstanding < (size_t)m->s->max_in_flight &&
 	       m->next_refresh < m->nrefresh) {
 		char *url = ghapi_run_url(m->s->api_url, m->repo->full_name,
 					  m->refresh[m->next_refresh++]);
@@ -683,7 +702,7 @@ void phase1_start(struct session *m)
 	m->listing_i = 0;
 	m->page = 0;
 	m->phase = 1;
-	m->pages_total = -1;
+	m->runs_total = -1;
 	m->phase_start_ms = time_mono_ms();
 	m->collected = m->known = m->updated = 0;
 	ndjson_status("collecting_runs", "collecting workflow runs of %s", m->repo->full_name);

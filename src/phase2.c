@@ -144,7 +144,7 @@ void phase2_feed(struct session *m)
 	if (m->finishing)
 		return;
 	fetch_set_backlog(m->f, (long)(m->ntodo - m->next_todo + m->outstanding));
-	while (m->outstanding < window && m->next_todo < m->ntodo) {
+	while (!m->finishing && m->outstanding < window && m->next_todo < m->ntodo) {
 		struct jobs_task *t = xcalloc(1, sizeof(*t));
 		t->m = m;
 		t->run_id = m->todo[m->next_todo++];
@@ -154,7 +154,7 @@ void phase2_feed(struct session *m)
 		fetch_get(m->f, url, NULL, on_jobs_page, t);
 		free(url);
 	}
-	if (m->listing_done && m->outstanding == 0 && m->next_todo == m->ntodo)
+	if (!m->finishing && m->listing_done && m->outstanding == 0 && m->next_todo == m->ntodo)
 		done(m);
 }
 

@@ -52,9 +52,10 @@ DEFAULTS = {
     # Host written into payload URLs (url, jobs_url, ...). Link headers always use the
     # simulator's own http://127.0.0.1:PORT so a miner can follow them.
     "payload_host": "https://api.github.com",
-    "rate_limit": {"limit": 5000, "window_s": 3600},
+    # per_token: one budget per token (also on when a token entry gives its own limit)
+    "rate_limit": {"limit": 5000, "window_s": 3600, "per_token": False},
     "secondary": {"at_requests": [], "retry_after": 60, "status": 403, "send_retry_after": True,
-                  "max_concurrent": 0, "per_minute": 0,
+                  "max_concurrent": 0, "per_minute": 0, "per_minute_window_s": 60,
                   # After a secondary answer GitHub keeps refusing for Retry-After seconds;
                   # requests arriving then (after a grace for requests already in flight)
                   # get the same answer and count as violations.
@@ -379,6 +380,7 @@ class Repo:
         # once: id(object) → (placeholder, bytes), spliced into each run's bytes
         self._users = {}
         self._const = {}
+        self._const_lock = threading.Lock()   # handler threads render concurrently
         self._constant(self.simple)
         self._constant(self.fork)
         self.workflows = []
@@ -436,7 +438,10 @@ class Repo:
     def _user(self, actor):
         u = self._users.get(actor)
         if u is None:
-            u = self._users[actor] = self._constant(user_obj(self.host, *actor))
+            with self._const_lock:     # one object (and one placeholder) per actor
+                u = self._users.get(actor)
+                if u is None:
+                    u = self._users[actor] = self._constant(user_obj(self.host, *actor))
         return u
 
     def _dump_run(self, run):
@@ -1005,10 +1010,13 @@ class Simulator:
             return "injected", False
         if sec.get("max_concurrent") and in_flight > sec["max_concurrent"]:
             return "concurrency", True
-        while self.recent and self.recent[0] < arrived - 60:
+        # per_minute over a sliding window of per_minute_window_s (60): a shorter window
+        # scales the limit down (per_minute × window / 60) so a short test can meet it
+        window = float(sec.get("per_minute_window_s") or 60)
+        while self.recent and self.recent[0] < arrived - window:
             self.recent.popleft()
         if sec.get("per_minute"):
-            if len(self.recent) > sec["per_minute"]:
+            if len(self.recent) > sec["per_minute"] * window / 60.0:
                 return "per_minute", True
         return None, False
 
@@ -1359,6 +1367,9 @@ class Simulator:
             return 404, {"message": "unknown repo %r" % name}
         if method == "GET" and path == "/_sim/truth":
             snap = repo.sorted
+            if q.get("ids"):      # ids=1,2,3: only these runs
+                want = {int(x) for x in q["ids"].split(",") if x.strip().isdigit()}
+                snap = [s for s in snap if s.spec["id"] in want]
             # fields=id,created_at,...: only those keys of each run (id and created_at need
             # no rendering, so the truth of a 45,000-run repository is cheap); jobs=0: no jobs
             fields = [f for f in q.get("fields", "").split(",") if f] if q.get("fields") else None

@@ -31,6 +31,19 @@ static void test_link(void)
 	free(n);
 }
 
+static void test_origin(void)
+{
+	CHECK(ghapi_same_origin("https://api.github.com", "https://api.github.com/repositories/1/x"));
+	CHECK(ghapi_same_origin("http://127.0.0.1:8080", "http://127.0.0.1:8080/repos/o/r?page=2"));
+	CHECK(ghapi_same_origin("https://ghe.example.com/api/v3",
+				"https://ghe.example.com/api/v3/repos/o/r"));
+	CHECK(!ghapi_same_origin("https://api.github.com", "http://api.github.com/repos"));
+	CHECK(!ghapi_same_origin("https://api.github.com", "https://api.github.com.evil.io/x"));
+	CHECK(!ghapi_same_origin("http://127.0.0.1:8080", "http://127.0.0.1:80801/x"));
+	CHECK(!ghapi_same_origin("http://127.0.0.1:8080", "http://127.0.0.1/x"));
+	CHECK(!ghapi_same_origin("https://api.github.com", NULL));
+}
+
 static void test_urls(void)
 {
 	char *u = ghapi_runs_url("https://api.github.com", "o/r", 0, NULL);
@@ -152,6 +165,7 @@ static void test_classify(void)
 int main(void)
 {
 	test_link();
+	test_origin();
 	test_urls();
 	test_run_record();
 	test_jobs();

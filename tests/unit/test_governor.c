@@ -87,9 +87,12 @@ static void test_reserve_and_spreading(void)
 	governor_observe(&g, 0, 60, 5000, 1000 + 100); /* 10 usable over 100 s */
 	g.backlog = 1000;
 	CHECK(admit(&g, 0, 1000, &w, &t) == GOV_GO);
-	/* Spread: about 100 s / 10 = 10 s apart instead of 1 ms. */
+	/* Spread: about 100 s / 9 left = 11 s apart instead of 1 ms. */
 	CHECK(admit(&g, 1, 1000, &w, &t) == GOV_WAIT_TIME);
-	CHECK(w >= 9000 && w <= 11000);
+	CHECK(w >= 10000 && w <= 11200);
+	/* A budget learned meanwhile (a new window) applies at once: no more spreading. */
+	governor_observe(&g, 0, 4000, 5000, 1000 + 3600);
+	CHECK(admit(&g, 2, 1000, &w, &t) == GOV_GO);
 	/* With a small backlog, no spreading. */
 	governor_init(&g, 1, 10, 60000, 50);
 	governor_observe(&g, 0, 60, 5000, 1100);
@@ -150,6 +153,16 @@ static void test_token_pool(void)
 		governor_done(&g, t);
 	}
 	CHECK(uses[1] == 9 && uses[0] == 0 && uses[2] == 0);
+	/* No spreading while a token's budget is still being probed: it may be a fresh
+	 * window (a pool of two, one spent, one unknown, a long backlog). */
+	struct governor h;
+	governor_init(&h, 2, 10, 60000, 0);
+	h.backlog = 100;
+	CHECK(admit(&h, 0, 1000, &w, &t) == GOV_GO && t == 0);
+	CHECK(admit(&h, 1, 1000, &w, &t) == GOV_GO && t == 1);
+	governor_observe(&h, 0, 60, 5000, 4600);
+	governor_done(&h, 0);
+	CHECK(admit(&h, 2, 1000, &w, &t) == GOV_GO && t == 0);
 	/* A token answering 401 is dropped; the others carry on. */
 	CHECK_INT(governor_drop_token(&g, 1), 2);
 	CHECK(admit(&g, 200, 1000, &w, &t) == GOV_GO && t == 0);
