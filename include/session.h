@@ -57,6 +57,8 @@ struct session {
 	size_t ntodo, todo_cap, next_todo, outstanding, processed, failed, collected_jobs;
 	bool listing_done;      /* phase 1 finished: phase 2 ends when its queue drains */
 	bool jobs_started;
+	uint64_t state_saved_ms; /* when the sync state was last written */
+	bool state_dirty;        /* changed since */
 	uint64_t fold_at;       /* fold the journal when it grows past this */
 	uint64_t fold_min;
 	uint64_t phase_start_ms;
@@ -67,6 +69,8 @@ void session_set_exit(struct session *m, int code);
 void session_fatal(struct session *m, int code);
 int session_report_failure(struct session *m, struct fetch_req *fr, const char *what);
 int session_fold(struct session *m);
+/* Write the sync state now, after the journal it may rest on (warns on failure). */
+void session_save_state(struct session *m);
 void session_repo_done(struct session *m);
 
 /* Draw the progress line now (at phase ends and on the progress timer). */

@@ -102,6 +102,19 @@ int session_fold(struct session *m)
 	return 0;
 }
 
+void session_save_state(struct session *m)
+{
+	/* What the state proves may rest on journaled updates of known runs: those reach the
+	 * disk first, or the state is not saved. */
+	if (journal_sync(&m->j) != 0)
+		return;
+	/* The state only saves requests: failing to write it is worth a warning, not a stop. */
+	if (syncstate_save(&m->st) != 0)
+		msg_warn("the sync state was not saved: the next run lists more than it needs");
+	m->state_saved_ms = time_mono_ms();
+	m->state_dirty = false;
+}
+
 static void on_sync_check(uv_check_t *h)
 {
 	struct session *m = h->data;
@@ -247,6 +260,8 @@ static void miner_finish(struct session *m)
 	if (m->finishing)
 		return;
 	m->finishing = true;
+	if (m->state_dirty)
+		session_save_state(m);
 	if (session_fold(m) != 0)
 		session_set_exit(m, EXIT_IO);
 	free(m->todo);

@@ -27,15 +27,17 @@ static int64_t run_time(const json_t *run, const char *key)
 	return s && time_parse_iso(s, &t) == 0 ? (int64_t)t : 0;
 }
 
-static void save_state(struct session *m)
+/* Save the sync state: at once when forced (a listing ends), else at most once a second:
+ * three fsyncs a page would stall the jobs requests in flight, and a state a second old
+ * only costs a few pages listed again. */
+static void save_state(struct session *m, bool force)
 {
-	/* What the state proves may rest on journaled updates of known runs: those reach the
-	 * disk first, or the state is not saved. */
-	if (journal_sync(&m->j) != 0)
+	uint64_t now = time_mono_ms();
+	if (!force && now - m->state_saved_ms < 1000) {
+		m->state_dirty = true;
 		return;
-	/* The state only saves requests: failing to write it is worth a warning, not a stop. */
-	if (syncstate_save(&m->st) != 0)
-		msg_warn("the sync state was not saved: the next run lists more than it needs");
+	}
+	session_save_state(m);
 }
 
 /* A known run listed again: when it changed since it was written (a queued run completed,
@@ -219,7 +221,7 @@ static void listing_complete(struct session *m)
 			 m->repo->full_name);
 	else
 		m->lst->last_sync = time_now();
-	save_state(m);
+	save_state(m, true);
 	m->listing_i++;
 	listing_next(m);
 }
@@ -282,7 +284,7 @@ static void on_window_page(struct fetch_req *fr, void *arg)
 	if (lp.pr.n)
 		sync_cover(m->lst, lp.pr.oldest + 1, w->hi);
 	if (lp.next && !capped) {
-		save_state(m);
+		save_state(m, false);
 		fetch_get_first(m->f, lp.next, NULL, on_window_page, w);
 		free(lp.next);
 		return;
@@ -306,7 +308,7 @@ static void on_window_page(struct fetch_req *fr, void *arg)
 		long left = (long)lp.total - w->seen;
 		launch_split(m, w->lo, w->oldest, (left + WINDOW_RUNS - 1) / WINDOW_RUNS);
 	}
-	save_state(m);
+	save_state(m, false);
 	window_done(m, w);
 }
 
@@ -516,7 +518,7 @@ static void recheck_page_done(struct session *m)
 	if (--m->days_active == 0 && !m->finishing) {
 		free(m->days);
 		m->days = NULL;
-		save_state(m);
+		save_state(m, true);
 		refresh_start(m);
 	}
 }
