@@ -698,7 +698,7 @@ void phase1_start(struct session *m)
 	/* A new pass: nothing is "seen" yet. */
 	for (size_t pos = 0; runindex_next(&m->cs.index, &pos, &slot);)
 		if (slot->repo == m->repo_id)
-			((struct runindex_slot *)slot)->value &=
+			*runindex_get(&m->cs.index, slot->repo, slot->run_id) &=
 				~(uint64_t)(RX_SEEN | RX_FAILED | RX_QUEUED);
 	phase2_begin(m);
 	m->listing_i = 0;

@@ -18,7 +18,6 @@ struct jobs_task {
 	json_t *details;
 };
 
-
 static int cmp_desc(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
