@@ -42,8 +42,18 @@ void ndjson_emit(const char *type, json_t *data)
 static json_t *redacted_string(const char *fmt, va_list ap)
 {
 	char raw[2048], clean[2048];
+	json_t *s;
 	vsnprintf(raw, sizeof(raw), fmt, ap);
-	return json_string(msg_redact(clean, sizeof(clean), raw));
+	msg_redact(clean, sizeof(clean), raw);
+	s = json_string(clean);
+	if (!s) {
+		/* Not UTF-8 (a cut multibyte character, a server's bytes): keep it readable. */
+		for (char *c = clean; *c; c++)
+			if ((unsigned char)*c >= 0x80)
+				*c = '?';
+		s = json_string(clean);
+	}
+	return s;
 }
 
 void ndjson_status(const char *stage, const char *fmt, ...)
