@@ -50,6 +50,10 @@ const char *syncstate_etag(const struct syncstate *st, const char *token_id, con
 			   const char **next);
 void syncstate_set_etag(struct syncstate *st, const char *token_id, const char *url,
 			const char *etag, const char *next);
+/* Drop the ETags of day windows (created=YYYY-MM-DD) older than max_age_days before now:
+ * re-runs are no longer possible there, so nothing will ask for them again. Returns how
+ * many were dropped. */
+size_t syncstate_prune_days(struct syncstate *st, double now, int max_age_days);
 /* A short non-reversible id for a token (FNV-1a, hex). */
 void syncstate_token_id(const char *token, char out[17]);
 

@@ -586,6 +586,8 @@ static void recheck_start(struct session *m)
 		have[age] = true;
 		n++;
 	}
+	/* Days past the re-run window will not be asked again: their ETags go. */
+	syncstate_prune_days(&m->st, time_now(), RECHECK_DAYS + 1);
 	m->days = xcalloc(n + 1, sizeof(*m->days));
 	for (int64_t age = 0; age <= RECHECK_DAYS; age++)
 		if (have[age])

@@ -160,6 +160,41 @@ void syncstate_set_etag(struct syncstate *st, const char *token_id, const char *
 	e->next = next ? xstrdup(next) : NULL;
 }
 
+/* The day of a "created=YYYY-MM-DD" query parameter (exactly a date), or -1. */
+static int64_t url_day(const char *url)
+{
+	const char *q = strstr(url, "created=");
+	char iso[32];
+	double t;
+	if (!q)
+		return -1;
+	q += 8;
+	if (strlen(q) < 10 || (q[10] && q[10] != '&'))
+		return -1;
+	snprintf(iso, sizeof(iso), "%.10sT00:00:00Z", q);
+	return time_parse_iso(iso, &t) == 0 ? (int64_t)(t / 86400) : -1;
+}
+
+size_t syncstate_prune_days(struct syncstate *st, double now, int max_age_days)
+{
+	int64_t today = (int64_t)(now / 86400);
+	size_t o = 0, dropped = 0;
+	for (size_t i = 0; i < st->ne; i++) {
+		int64_t day = url_day(st->e[i].url);
+		if (day >= 0 && today - day > max_age_days) {
+			free(st->e[i].token_id);
+			free(st->e[i].url);
+			free(st->e[i].etag);
+			free(st->e[i].next);
+			dropped++;
+			continue;
+		}
+		st->e[o++] = st->e[i];
+	}
+	st->ne = o;
+	return dropped;
+}
+
 static int parse_listing(struct syncstate *st, char *rest)
 {
 	char *save, *key = strtok_r(rest, " ", &save), *tok;

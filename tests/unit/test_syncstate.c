@@ -96,9 +96,35 @@ static void test_file_roundtrip(void)
 	CHECK_STR(t, "1970-01-01T00:00:00+00:00");
 }
 
+static void test_prune_days(void)
+{
+	struct syncstate st = {0};
+	double now = 1795400000; /* 2026-11-22 */
+	syncstate_set_etag(&st, "t", "http://x/runs?per_page=100&created=2026-11-20", "W/\"a\"",
+			   "http://x/runs?per_page=100&created=2026-11-20&page=2");
+	syncstate_set_etag(&st, "t", "http://x/runs?per_page=100&created=2026-11-20&page=2",
+			   "W/\"b\"", NULL);
+	syncstate_set_etag(&st, "t", "http://x/runs?per_page=100&created=2026-09-01", "W/\"c\"",
+			   NULL);
+	syncstate_set_etag(&st, "t", "http://x/runs?per_page=100&created=2026-09-01&page=2",
+			   "W/\"d\"", NULL);
+	/* Not day windows: the top page, a range window. */
+	syncstate_set_etag(&st, "t", "http://x/runs?per_page=100", "W/\"e\"", NULL);
+	syncstate_set_etag(&st, "t", "http://x/runs?created=2020-01-01..2020-02-01", "W/\"f\"",
+			   NULL);
+	CHECK_INT(syncstate_prune_days(&st, now, 31), 2);
+	CHECK_INT(st.ne, 4);
+	CHECK(syncstate_etag(&st, "t", "http://x/runs?per_page=100&created=2026-11-20", NULL));
+	CHECK(!syncstate_etag(&st, "t", "http://x/runs?per_page=100&created=2026-09-01", NULL));
+	CHECK(syncstate_etag(&st, "t", "http://x/runs?per_page=100", NULL));
+	CHECK(syncstate_etag(&st, "t", "http://x/runs?created=2020-01-01..2020-02-01", NULL));
+	syncstate_release(&st);
+}
+
 int main(void)
 {
 	test_cover_and_gaps();
 	test_file_roundtrip();
+	test_prune_days();
 	return CHECK_DONE();
 }
