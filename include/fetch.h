@@ -4,6 +4,7 @@
 #define GHAMINER_FETCH_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <uv.h>
 
 #include "ghapi.h"
@@ -26,7 +27,12 @@ struct fetch_req {
 	int attempts;
 	int token;       /* index of the token the last attempt used */
 	struct http_req http;
+	json_t *json;    /* the decoded body of a 2xx answer to fetch_get_first, or NULL;
+			    owned by the request */
 	/* private */
+	bool decode;
+	unsigned generation;
+	uv_work_t work;
 	uint64_t not_before;
 	struct fetch_req *next, *prev;
 	struct fetch *f;
@@ -47,7 +53,9 @@ void fetch_set_origin(struct fetch *f, const char *api);
 /* Queue a GET; url and etag are copied. done gets the final answer. */
 struct fetch_req *fetch_get(struct fetch *f, const char *url, const char *etag,
 			    fetch_done_cb done, void *arg);
-/* The same, ahead of every queued request: for listing pages, which make more work. */
+/* The same, ahead of every queued request: for listing pages, which make more work. A 2xx
+ * body is decoded as JSON in libuv's thread pool (fr->json), so a large page does not hold
+ * up the answers of the requests in flight. */
 struct fetch_req *fetch_get_first(struct fetch *f, const char *url, const char *etag,
 				  fetch_done_cb done, void *arg);
 /* Free a request after its done callback (or inside it). */

@@ -15,6 +15,9 @@ struct fetch {
 	uv_timer_t pump_timer;
 	uv_timer_t deliver_timer;      /* hands over answers decided inside pump() */
 	int open_handles;
+	int decoding;                  /* bodies being decoded in the thread pool */
+	unsigned generation;           /* bumped by fetch_cancel: older answers are stale */
+	bool freed;                    /* fetch_free was called */
 	struct fetch_req *head, *tail; /* queued, FIFO */
 	struct fetch_req *done_head, *done_tail; /* decided, not yet handed over */
 	size_t queued, in_flight;
@@ -109,6 +112,30 @@ static void complete_later(struct fetch *f, struct fetch_req *r)
 	uv_timer_start(&f->deliver_timer, on_deliver_timer, 0, 0);
 }
 
+static void free_if_done(struct fetch *f)
+{
+	if (f->freed && f->open_handles == 0 && f->decoding == 0)
+		free(f);
+}
+
+/* In a thread-pool thread: touches only this request's body and result. */
+static void decode_body(uv_work_t *w)
+{
+	struct fetch_req *r = w->data;
+	r->json = json_loadb(r->http.body.data, r->http.body.len, 0, NULL);
+}
+
+static void after_decode(uv_work_t *w, int status)
+{
+	struct fetch_req *r = w->data;
+	struct fetch *f = r->f;
+	f->decoding--;
+	if (status != 0 || f->stopping || f->freed || r->generation != f->generation)
+		r->aborted = true;
+	complete(f, r);
+	free_if_done(f);
+}
+
 static void on_http_done(struct http_req *hr, void *arg)
 {
 	struct fetch_req *r = arg;
@@ -177,6 +204,11 @@ static void on_http_done(struct http_req *hr, void *arg)
 		break;
 	default:
 		governor_success(&f->gov);
+		if (r->decode && r->answer == GA_OK) {
+			f->decoding++;
+			uv_queue_work(f->loop, &r->work, decode_body, after_decode);
+			break;
+		}
 		complete(f, r);
 		break;
 	}
@@ -289,6 +321,9 @@ static struct fetch_req *get(struct fetch *f, const char *url, const char *etag,
 	r->done = done;
 	r->arg = arg;
 	r->f = f;
+	r->decode = first;
+	r->work.data = r;
+	r->generation = f->generation;
 	buf_init(&r->http.body, 0);
 	if (f->stopping) {
 		r->aborted = true;
@@ -325,6 +360,7 @@ void fetch_req_free(struct fetch_req *r)
 	if (!r)
 		return;
 	http_req_release(&r->http);
+	json_decref(r->json);
 	free(r->url);
 	free(r->etag);
 	free(r);
@@ -364,6 +400,7 @@ void fetch_cancel(struct fetch *f)
 	if (f->stopping)
 		return;
 	fetch_stop(f);
+	f->generation++; /* bodies still being decoded belong to the cancelled work */
 	f->stopping = false;
 }
 
@@ -385,8 +422,8 @@ size_t fetch_pending(const struct fetch *f)
 static void on_timer_closed(uv_handle_t *h)
 {
 	struct fetch *f = h->data;
-	if (--f->open_handles == 0)
-		free(f);
+	f->open_handles--;
+	free_if_done(f);
 }
 
 void fetch_free(struct fetch *f)
@@ -394,6 +431,7 @@ void fetch_free(struct fetch *f)
 	if (!f)
 		return;
 	fetch_stop(f);
+	f->freed = true;
 	http_free(f->http);
 	uv_close((uv_handle_t *)&f->pump_timer, on_timer_closed);
 	uv_close((uv_handle_t *)&f->deliver_timer, on_timer_closed);

@@ -163,7 +163,9 @@ struct listing_page {
 static int listing_take(struct session *m, struct fetch_req *fr, int page_no, bool more,
 			struct listing_page *lp)
 {
-	json_t *page = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
+	/* Listing pages are decoded off the loop (fetch_get_first); the top page is not. */
+	json_t *page = fr->json ? json_incref(fr->json)
+				: json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
 	json_t *runs = json_object_get(page, "workflow_runs"), *tc;
 	json_t *out = json_array(), *updated = json_array();
 	int rc = 0;
@@ -623,7 +625,8 @@ static void on_run(struct fetch_req *fr, void *arg)
 		return;
 	}
 	if (fr->answer == GA_OK) {
-		json_t *run = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
+		json_t *run = fr->json ? json_incref(fr->json)
+				       : json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
 		json_int_t id = json_integer_value(json_object_get(run, "id"));
 		uint64_t *value = id > 0 ? runindex_get(&m->cs.index, m->repo_id, id) : NULL;
 		json_t *updated = json_array();

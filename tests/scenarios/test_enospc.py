@@ -85,8 +85,11 @@ def limited_case(sim, truth, limit, expect_in_msg, after_phase1):
         check(header == CSV_HEADER, "header %r" % header)
         check(os.path.getsize(csv_path) <= limit, "the CSV is larger than the limit")
         assert_consistent_rows(rows, truth, REPO, where="after the disk error: ")
+        # Jobs are fetched while the listing goes on, so a journal that fills up may stop
+        # the run before every page is listed; what is there must be whole and right
+        # (checked above), and the resume below must complete it.
         if after_phase1:
-            check(len(rows) == RUNS, "after phase 1 the CSV has %d rows, expected %d" % (len(rows), RUNS))
+            check(len(rows) <= RUNS, "the CSV has %d rows, more than the %d runs" % (len(rows), RUNS))
         journaled = journal_ids(csv_path + ".journal")
         # without the limit: completes, folding what was journaled first
         tail = LogTail(sim)

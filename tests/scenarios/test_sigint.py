@@ -31,6 +31,11 @@ def interrupt_case(sim, truth, sig, phase):
             bg = Bg(repo_args(sim, REPO) + ["-c", cfg], d)
             try:
                 if phase == 2:
+                    # Jobs are fetched while the listing goes on: phase 2 proper begins
+                    # once every run is listed (the runs_collected status).
+                    seen = bg.wait_obj(lambda o: o.get("type") == "status" and
+                                       (o.get("data") or {}).get("stage") == "runs_collected",
+                                       30, what="the runs_collected status")
                     seen = 0
                     for _ in range(15):   # 15 run_jobs lines
                         seen = bg.wait_obj(lambda o: o.get("type") == "run_jobs", 30, start=seen,
