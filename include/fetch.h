@@ -68,7 +68,6 @@ void fetch_stop(struct fetch *f);
 void fetch_cancel(struct fetch *f);
 struct governor *fetch_governor(struct fetch *f);
 const struct http_stats *fetch_http_stats(const struct fetch *f);
-size_t fetch_pending(const struct fetch *f); /* queued + in flight */
 /* Close handles; freed once the loop has run them closed. */
 void fetch_free(struct fetch *f);
 

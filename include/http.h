@@ -51,8 +51,6 @@ int http_start(struct http *h, struct http_req *req);
 /* Abort every request in flight; done is called for each with status 0, result
  * CURLE_ABORTED_BY_CALLBACK. */
 void http_abort_all(struct http *h);
-/* Clear a finished request's outputs so it can be started again. */
-void http_req_reset(struct http_req *req);
 void http_req_release(struct http_req *req);
 const struct http_stats *http_stats(const struct http *h);
 /* Close the uv handles; the struct is freed once they are closed (run the loop). */

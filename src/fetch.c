@@ -414,11 +414,6 @@ const struct http_stats *fetch_http_stats(const struct fetch *f)
 	return http_stats(f->http);
 }
 
-size_t fetch_pending(const struct fetch *f)
-{
-	return f->queued + f->in_flight;
-}
-
 static void on_timer_closed(uv_handle_t *h)
 {
 	struct fetch *f = h->data;

@@ -311,13 +311,6 @@ void http_abort_all(struct http *h)
 		finish(h, h->active->easy, CURLE_ABORTED_BY_CALLBACK);
 }
 
-void http_req_reset(struct http_req *r)
-{
-	clear_outputs(r);
-	r->status = 0;
-	r->errbuf[0] = '\0';
-}
-
 void http_req_release(struct http_req *r)
 {
 	if (r->easy)
