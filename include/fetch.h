@@ -15,6 +15,9 @@ struct fetch;
 struct fetch_req;
 
 typedef void (*fetch_done_cb)(struct fetch_req *fr, void *arg);
+/* Runs in libuv's thread pool on a 2xx answer, before done: may read fr->http (body,
+ * headers) and set fr->json; touches nothing the loop thread uses meanwhile. */
+typedef void (*fetch_decode_fn)(struct fetch_req *fr, void *arg);
 
 struct fetch_req {
 	char *url;  /* owned */
@@ -27,10 +30,10 @@ struct fetch_req {
 	int attempts;
 	int token;       /* index of the token the last attempt used */
 	struct http_req http;
-	json_t *json;    /* the decoded body of a 2xx answer to fetch_get_first, or NULL;
-			    owned by the request */
+	json_t *json;    /* set by the decode step of a 2xx answer, or NULL; owned by the
+			    request */
 	/* private */
-	bool decode;
+	fetch_decode_fn decode;
 	unsigned generation;
 	uv_work_t work;
 	uint64_t not_before;
@@ -58,6 +61,10 @@ struct fetch_req *fetch_get(struct fetch *f, const char *url, const char *etag,
  * up the answers of the requests in flight. */
 struct fetch_req *fetch_get_first(struct fetch *f, const char *url, const char *etag,
 				  fetch_done_cb done, void *arg);
+/* fetch_get whose 2xx body goes through decode(fr, arg) in the thread pool first: parsing
+ * and formatting stay off the loop, which keeps the other transfers moving. */
+struct fetch_req *fetch_get_decoded(struct fetch *f, const char *url, fetch_decode_fn decode,
+				    fetch_done_cb done, void *arg);
 /* Free a request after its done callback (or inside it). */
 void fetch_req_free(struct fetch_req *fr);
 /* How many more requests the caller expects: lets the governor spread the budget. */

@@ -9,6 +9,8 @@
 void ndjson_enable(bool on);
 /* {"type": type, "data": data}; steals data. */
 void ndjson_emit(const char *type, json_t *data);
+/* The same with data already encoded as one compact JSON object. */
+void ndjson_emit_text(const char *type, const char *data);
 void ndjson_status(const char *stage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ndjson_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

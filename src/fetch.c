@@ -122,6 +122,12 @@ static void free_if_done(struct fetch *f)
 static void decode_body(uv_work_t *w)
 {
 	struct fetch_req *r = w->data;
+	r->decode(r, r->arg);
+}
+
+static void decode_json(struct fetch_req *r, void *arg)
+{
+	(void)arg;
 	r->json = json_loadb(r->http.body.data, r->http.body.len, 0, NULL);
 }
 
@@ -313,7 +319,7 @@ void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg)
 }
 
 static struct fetch_req *get(struct fetch *f, const char *url, const char *etag,
-			     fetch_done_cb done, void *arg, bool first)
+			     fetch_decode_fn decode, fetch_done_cb done, void *arg, bool first)
 {
 	struct fetch_req *r = xcalloc(1, sizeof(*r));
 	r->url = xstrdup(url);
@@ -321,7 +327,7 @@ static struct fetch_req *get(struct fetch *f, const char *url, const char *etag,
 	r->done = done;
 	r->arg = arg;
 	r->f = f;
-	r->decode = first;
+	r->decode = decode;
 	r->work.data = r;
 	r->generation = f->generation;
 	buf_init(&r->http.body, 0);
@@ -346,13 +352,19 @@ static struct fetch_req *get(struct fetch *f, const char *url, const char *etag,
 struct fetch_req *fetch_get(struct fetch *f, const char *url, const char *etag,
 			    fetch_done_cb done, void *arg)
 {
-	return get(f, url, etag, done, arg, false);
+	return get(f, url, etag, NULL, done, arg, false);
 }
 
 struct fetch_req *fetch_get_first(struct fetch *f, const char *url, const char *etag,
 				  fetch_done_cb done, void *arg)
 {
-	return get(f, url, etag, done, arg, true);
+	return get(f, url, etag, decode_json, done, arg, true);
+}
+
+struct fetch_req *fetch_get_decoded(struct fetch *f, const char *url, fetch_decode_fn decode,
+				    fetch_done_cb done, void *arg)
+{
+	return get(f, url, NULL, decode, done, arg, false);
 }
 
 void fetch_req_free(struct fetch_req *r)

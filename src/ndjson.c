@@ -18,25 +18,34 @@ void ndjson_enable(bool on)
 	enabled = on;
 }
 
+static void put_line(const char *type, const char *data)
+{
+	/* type is one of ours: a plain word, no escaping needed */
+	if (printf("{\"type\":\"%s\",\"data\":%s}\n", type, data) < 0 || fflush(stdout) == EOF) {
+		broken = true;
+		msg_warn("stdout closed (%s): NDJSON stream stopped, the CSV is still written",
+			 strerror(errno));
+	}
+}
+
 void ndjson_emit(const char *type, json_t *data)
 {
-	json_t *o;
 	char *text;
 	if (!enabled || broken) {
 		json_decref(data);
 		return;
 	}
-	o = json_pack("{s:s, s:o}", "type", type, "data", data);
-	text = json_dumps(o, RECORD_JSON_FLAGS);
-	json_decref(o);
-	if (!text)
-		return;
-	if (fputs(text, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) == EOF) {
-		broken = true;
-		msg_warn("stdout closed (%s): NDJSON stream stopped, the CSV is still written",
-			 strerror(errno));
-	}
+	text = json_dumps(data, RECORD_JSON_FLAGS);
+	json_decref(data);
+	if (text)
+		put_line(type, text);
 	free(text);
+}
+
+void ndjson_emit_text(const char *type, const char *data)
+{
+	if (enabled && !broken)
+		put_line(type, data);
 }
 
 static json_t *redacted_string(const char *fmt, va_list ap)

@@ -9,14 +9,27 @@
 #include "msg.h"
 #include "ndjson.h"
 #include "progress.h"
+#include "record.h"
 #include "session.h"
 #include "util.h"
 
 struct jobs_task {
 	struct session *m;
 	int64_t run_id;
-	json_t *details;
+	json_t *details; /* job_details so far (more than 100 jobs take several pages) */
+	/* set by decode_jobs in the thread pool, read on the loop once the page is done */
+	int page_jobs;   /* jobs on the last page, or -1: not a jobs answer */
+	char *next;      /* the next page's URL, or NULL */
+	char *text;      /* details as the CSV cell and NDJSON hold them, after the last page */
 };
+
+static void task_free(struct jobs_task *t)
+{
+	json_decref(t->details);
+	free(t->next);
+	free(t->text);
+	free(t);
+}
 
 static int cmp_desc(const void *a, const void *b)
 {
@@ -63,6 +76,27 @@ static void done(struct session *m)
 	session_repo_done(m);
 }
 
+/* The run_jobs line, around the details text formatted once in the thread pool. */
+static void emit_run_jobs(struct session *m, struct jobs_task *t, size_t n)
+{
+	struct buf data;
+	char mid[96];
+	json_t *name = json_string(m->repo->full_name);
+	char *repo = json_dumps(name, JSON_ENCODE_ANY);
+	json_decref(name);
+	snprintf(mid, sizeof(mid), ",\"id_build\":%" PRId64 ",\"total_jobs\":%zu,\"job_details\":",
+		 t->run_id, n);
+	buf_init(&data, 0);
+	buf_appends(&data, "{\"repo\":");
+	buf_appends(&data, repo ? repo : "null");
+	buf_appends(&data, mid);
+	buf_appends(&data, t->text);
+	buf_append(&data, "}", 2); /* with the terminating NUL */
+	ndjson_emit_text("run_jobs", data.data);
+	buf_release(&data);
+	free(repo);
+}
+
 static void task_finish(struct session *m, struct jobs_task *t, bool ok)
 {
 	uint64_t *value = runindex_get(&m->cs.index, m->repo_id, t->run_id);
@@ -70,15 +104,15 @@ static void task_finish(struct session *m, struct jobs_task *t, bool ok)
 		char total[32];
 		size_t n = json_array_size(t->details);
 		snprintf(total, sizeof(total), "%zu", n);
-		json_t *set = json_pack("{s:s, s:O}", "total_jobs", total, "job_details", t->details);
+		/* job_details is journaled as the cell's text: a fold copies it, never
+		 * re-encodes it. */
+		json_t *set = json_pack("{s:s, s:s}", "total_jobs", total, "job_details", t->text);
 		journal_add(&m->j, m->repo->full_name, t->run_id, set);
 		json_decref(set);
 		if (value)
 			*value |= RX_HAS_JOBS;
 		m->collected_jobs++;
-		ndjson_emit("run_jobs", json_pack("{s:s, s:I, s:I, s:O}", "repo", m->repo->full_name,
-						  "id_build", (json_int_t)t->run_id, "total_jobs",
-						  (json_int_t)n, "job_details", t->details));
+		emit_run_jobs(m, t, n);
 	} else {
 		if (value)
 			*value |= RX_FAILED;
@@ -86,9 +120,21 @@ static void task_finish(struct session *m, struct jobs_task *t, bool ok)
 	}
 	m->processed++;
 	progress(m, t->run_id);
-	json_decref(t->details);
-	free(t);
+	task_free(t);
 	m->outstanding--;
+}
+
+/* In the thread pool: parse a jobs page, add its jobs, and format the details once the
+ * last page is in. Only this task's fields are touched; the loop waits for the answer. */
+static void decode_jobs(struct fetch_req *fr, void *arg)
+{
+	struct jobs_task *t = arg;
+	json_t *page = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
+	t->page_jobs = ghapi_jobs_append(t->details, page, NULL);
+	json_decref(page);
+	t->next = t->page_jobs >= 0 ? ghapi_link_next(fr->http.link) : NULL;
+	if (t->page_jobs >= 0 && !t->next)
+		t->text = json_dumps(t->details, RECORD_JSON_FLAGS);
 }
 
 static void on_jobs_page(struct fetch_req *fr, void *arg)
@@ -97,28 +143,25 @@ static void on_jobs_page(struct fetch_req *fr, void *arg)
 	struct session *m = t->m;
 	char what[96];
 	if (fr->aborted) {
-		json_decref(t->details);
-		free(t);
+		task_free(t);
 		m->outstanding--;
 		fetch_req_free(fr);
 		return;
 	}
 	snprintf(what, sizeof(what), "listing jobs of run %" PRId64, t->run_id);
 	if (fr->answer == GA_OK) {
-		json_t *page = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
-		int n = ghapi_jobs_append(t->details, page, NULL);
-		char *next = n >= 0 ? ghapi_link_next(fr->http.link) : NULL;
-		json_decref(page);
+		char *next = t->next;
+		t->next = NULL;
 		fetch_req_free(fr);
 		if (next) {
 			/* More than 100 jobs: the task stays outstanding for the next page. */
-			fetch_get(m->f, next, NULL, on_jobs_page, t);
+			fetch_get_decoded(m->f, next, decode_jobs, on_jobs_page, t);
 			free(next);
 			return;
 		}
-		if (n < 0)
+		if (t->page_jobs < 0)
 			msg_warn("%s: unexpected answer (no jobs array)", what);
-		task_finish(m, t, n >= 0);
+		task_finish(m, t, t->page_jobs >= 0 && t->text);
 	} else {
 		int code = session_report_failure(m, fr, what);
 		bool stop = fr->answer == GA_AUTH || code == EXIT_NETWORK;
@@ -150,7 +193,7 @@ void phase2_feed(struct session *m)
 		t->details = json_array();
 		m->outstanding++;
 		char *url = ghapi_jobs_url(m->s->api_url, m->repo->full_name, t->run_id);
-		fetch_get(m->f, url, NULL, on_jobs_page, t);
+		fetch_get_decoded(m->f, url, decode_jobs, on_jobs_page, t);
 		free(url);
 	}
 	if (!m->finishing && m->listing_done && m->outstanding == 0 && m->next_todo == m->ntodo)
