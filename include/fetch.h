@@ -41,8 +41,11 @@ struct fetch_req {
 	struct fetch *f;
 };
 
-/* Called when the governor starts waiting on a limit (for a status line and progress). */
-typedef void (*fetch_wait_cb)(void *arg, const char *reason, double until_epoch);
+/* Called when a limit starts holding requests back (for a status line and progress):
+ * a wait until until_epoch, or with spread_s > 0, one request every spread_s seconds
+ * until the reset at until_epoch. Said once per reset and kind, not per request. */
+typedef void (*fetch_wait_cb)(void *arg, const char *reason, double until_epoch,
+			      double spread_s);
 
 /* tokens: ntokens borrowed strings (a pool: each request goes to the token with the most
  * budget). */

@@ -18,6 +18,13 @@ struct governor_budget {
 	bool dead;          /* answered 401: no longer used */
 };
 
+/* How the primary budget holds admissions back: what a rate_limited status reports. */
+enum governor_limiting {
+	GOV_FREE,      /* the budget covers the work (or is unknown) */
+	GOV_SPREADING, /* work outlasts the budget: requests spread evenly until the reset */
+	GOV_SPENT,     /* nothing usable left: waiting for the reset */
+};
+
 struct governor {
 	/* configuration */
 	int max_in_flight;
@@ -32,6 +39,9 @@ struct governor {
 	uint64_t pause_until; /* no admission before this (limits) */
 	int strikes;          /* consecutive secondary limits */
 	long backlog;         /* requests still to make, as far as the caller knows; -1 unknown */
+	enum governor_limiting limiting; /* as of the last admit that decided it */
+	double limiting_reset;           /* the reset it waits for (epoch) */
+	double spread_gap_ms;            /* GOV_SPREADING: the spacing */
 	struct governor_budget tok[GOVERNOR_MAX_TOKENS];
 	int ntokens;
 	/* counters */

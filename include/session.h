@@ -61,6 +61,7 @@ struct session {
 	bool state_dirty;        /* changed since */
 	uint64_t fold_at;       /* fold the journal when it grows past this */
 	uint64_t fold_min;
+	bool fold_soon;         /* a long wait began: fold at the end of this loop iteration */
 	uint64_t phase_start_ms;
 };
 

@@ -29,6 +29,7 @@ struct fetch {
 	const char *origin; /* the API base URL: nothing else is fetched */
 	fetch_wait_cb on_wait;
 	void *wait_arg;
+	double told_spent, told_spread; /* the resets already announced, per kind */
 	unsigned rng;
 };
 
@@ -182,15 +183,15 @@ static void on_http_done(struct http_req *hr, void *arg)
 		governor_primary(&f->gov, r->token, hr->rl_reset);
 		r->attempts--; /* waiting for the budget is not a failed attempt */
 		if (f->on_wait)
-			f->on_wait(f->wait_arg, "primary rate limit",
-				   hr->rl_reset > 0 ? hr->rl_reset : now_epoch + 60);
+			f->on_wait(f->wait_arg, "primary rate limit reached",
+				   hr->rl_reset > 0 ? hr->rl_reset : now_epoch + 60, 0);
 		enqueue(f, r, true);
 		break;
 	case GA_SECONDARY:
 		governor_secondary(&f->gov, now, hr->retry_after);
 		if (f->on_wait)
-			f->on_wait(f->wait_arg, "secondary rate limit",
-				   now_epoch + (double)(f->gov.pause_until - now) / 1000.0);
+			f->on_wait(f->wait_arg, "secondary rate limit reached",
+				   now_epoch + (double)(f->gov.pause_until - now) / 1000.0, 0);
 		if (r->attempts > f->max_retries + 5) {
 			complete(f, r);
 			break;
@@ -221,6 +222,22 @@ static void on_http_done(struct http_req *hr, void *arg)
 	pump(f);
 }
 
+/* Say when the primary budget starts holding requests back: once per reset and kind. */
+static void announce_limiting(struct fetch *f)
+{
+	const struct governor *g = &f->gov;
+	if (!f->on_wait)
+		return;
+	if (g->limiting == GOV_SPENT && f->told_spent != g->limiting_reset) {
+		f->told_spent = g->limiting_reset;
+		f->on_wait(f->wait_arg, "primary budget spent", g->limiting_reset + 1, 0);
+	} else if (g->limiting == GOV_SPREADING && f->told_spread != g->limiting_reset) {
+		f->told_spread = g->limiting_reset;
+		f->on_wait(f->wait_arg, "primary budget short of the work left", g->limiting_reset,
+			   g->spread_gap_ms / 1000.0);
+	}
+}
+
 /* Start every queued request the governor admits; arm the timer for the next chance. */
 static void pump(struct fetch *f)
 {
@@ -239,6 +256,7 @@ static void pump(struct fetch *f)
 		}
 		int token = 0;
 		enum governor_verdict v = governor_admit(&f->gov, now, time_now(), &wait, &token);
+		announce_limiting(f);
 		if (v == GOV_NO_TOKEN) {
 			/* Every token was rejected: the request fails as unauthorised. */
 			unlink_req(f, r);

@@ -85,6 +85,8 @@ enum governor_verdict governor_admit(struct governor *g, uint64_t now_ms, double
 		if (probing)
 			return GOV_WAIT_COMPLETION;
 		/* Every budget spent: wait for the first reset (plus a second of slack). */
+		g->limiting = GOV_SPENT;
+		g->limiting_reset = earliest_reset;
 		g->pause_until = epoch_to_mono(earliest_reset, now_ms, now_epoch) + 1000;
 		*wait_ms = g->pause_until - now_ms;
 		return GOV_WAIT_TIME;
@@ -93,10 +95,15 @@ enum governor_verdict governor_admit(struct governor *g, uint64_t now_ms, double
 	 * of running dry and idling; not while a token's budget is still unknown (it may be a
 	 * whole fresh window). The gap is worked out at each admission, so a budget learned
 	 * meanwhile applies at once. */
+	g->limiting = GOV_FREE;
 	if (total_usable > 0 && !probing && earliest_reset > 0 && g->backlog > total_usable) {
 		double window = (earliest_reset - now_epoch) * 1000.0;
-		if (window > 0 && window / total_usable > gap)
+		if (window > 0 && window / total_usable > gap) {
 			gap = window / total_usable;
+			g->limiting = GOV_SPREADING;
+			g->limiting_reset = earliest_reset;
+			g->spread_gap_ms = gap;
+		}
 	}
 	if (g->admitted_once && now_ms < g->last_ms + (uint64_t)gap) {
 		*wait_ms = g->last_ms + (uint64_t)gap - now_ms;

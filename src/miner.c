@@ -118,8 +118,15 @@ void session_save_state(struct session *m)
 static void on_sync_check(uv_check_t *h)
 {
 	struct session *m = h->data;
-	if (m->j.pending.len && journal_sync(&m->j) != 0)
+	if (m->j.pending.len && journal_sync(&m->j) != 0) {
 		session_fatal(m, EXIT_IO);
+		return;
+	}
+	if (m->fold_soon && !m->finishing) {
+		m->fold_soon = false;
+		if (m->j.entries && session_fold(m) != 0)
+			session_fatal(m, EXIT_IO);
+	}
 }
 
 void session_progress(struct session *m)
@@ -218,16 +225,25 @@ static void pass_start(struct session *m)
 	phase1_start(m);
 }
 
-static void on_wait(void *arg, const char *reason, double until)
+static void on_wait(void *arg, const char *reason, double until, double spread_s)
 {
-	(void)arg;
+	struct session *m = arg;
 	double secs = until - time_now();
+	char text[256];
 	if (secs < 0)
 		secs = 0;
-	ndjson_emit("status", json_pack("{s:o, s:s, s:f}", "message",
-					json_sprintf("%s: waiting %.0f s", reason, secs), "stage",
+	if (spread_s > 0)
+		snprintf(text, sizeof(text), "%s: one request every %.1f s until the reset in %.0f s",
+			 reason, spread_s, secs);
+	else
+		snprintf(text, sizeof(text), "%s: waiting %.0f s before the next request", reason,
+			 secs);
+	ndjson_emit("status", json_pack("{s:s, s:s, s:f}", "message", text, "stage",
 					"rate_limited", "reset_at", until));
-	msg_info("%s reached: waiting %.0f s before the next request", reason, secs);
+	msg_info("%s", text);
+	/* Nothing else to do for a while: a good moment to bring the CSV up to date. */
+	if (spread_s <= 0 && secs >= 10)
+		m->fold_soon = true;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -298,9 +314,10 @@ int miner_run(const struct settings *s)
 	int rc;
 	m.s = s;
 	m.loop = &loop;
-	/* Below 8 MB a journal is folded only at the end. GHAMINER_FOLD_MIN lowers that for
-	 * the tests that exercise intermediate folds. */
-	m.fold_min = 8u << 20;
+	/* Below 32 MB a journal is folded only at the end of a repository or during a long
+	 * rate-limit wait: a fold stalls the loop, and a small journal costs nothing to keep.
+	 * GHAMINER_FOLD_MIN lowers the floor for the tests that exercise intermediate folds. */
+	m.fold_min = 32u << 20;
 	if (getenv("GHAMINER_FOLD_MIN"))
 		m.fold_min = strtoull(getenv("GHAMINER_FOLD_MIN"), NULL, 10);
 	m.fold_at = m.fold_min;

@@ -62,9 +62,11 @@ static void test_budget_spent_waits_for_reset(void)
 	governor_observe(&g, 0, 2, 40, 1010); /* 2 left, resets at epoch 1010 */
 	CHECK(admit(&g, 0, 1000, &w, &t) == GOV_GO);
 	CHECK(admit(&g, 1, 1000, &w, &t) == GOV_GO);
+	CHECK(g.limiting == GOV_FREE);
 	CHECK(admit(&g, 2, 1000, &w, &t) == GOV_WAIT_TIME);
-	/* until the reset (10 s away) plus a second of slack */
+	/* until the reset (10 s away) plus a second of slack, and it says which reset */
 	CHECK(w >= 10000 && w <= 11100);
+	CHECK(g.limiting == GOV_SPENT && g.limiting_reset == 1010);
 	governor_done(&g, 0);
 	governor_done(&g, 0);
 	/* After the reset the budget is unknown: one probe. */
@@ -90,9 +92,12 @@ static void test_reserve_and_spreading(void)
 	/* Spread: about 100 s / 9 left = 11 s apart instead of 1 ms. */
 	CHECK(admit(&g, 1, 1000, &w, &t) == GOV_WAIT_TIME);
 	CHECK(w >= 10000 && w <= 11200);
+	CHECK(g.limiting == GOV_SPREADING && g.limiting_reset == 1100);
+	CHECK(g.spread_gap_ms >= 10000 && g.spread_gap_ms <= 11200);
 	/* A budget learned meanwhile (a new window) applies at once: no more spreading. */
 	governor_observe(&g, 0, 4000, 5000, 1000 + 3600);
 	CHECK(admit(&g, 2, 1000, &w, &t) == GOV_GO);
+	CHECK(g.limiting == GOV_FREE);
 	/* With a small backlog, no spreading. */
 	governor_init(&g, 1, 10, 60000, 50);
 	governor_observe(&g, 0, 60, 5000, 1100);
