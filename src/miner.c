@@ -242,7 +242,7 @@ static void on_wait(void *arg, const char *reason, double until, double spread_s
 					"rate_limited", "reset_at", until));
 	msg_info("%s", text);
 	/* Nothing else to do for a while: a good moment to bring the CSV up to date. */
-	if (spread_s <= 0 && secs >= 10)
+	if (spread_s <= 0 && secs >= 5)
 		m->fold_soon = true;
 }
 
