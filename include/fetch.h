@@ -59,15 +59,13 @@ void fetch_set_origin(struct fetch *f, const char *api);
 /* Queue a GET; url and etag are copied. done gets the final answer. */
 struct fetch_req *fetch_get(struct fetch *f, const char *url, const char *etag,
 			    fetch_done_cb done, void *arg);
-/* The same, ahead of every queued request: for listing pages, which make more work. A 2xx
- * body is decoded as JSON in libuv's thread pool (fr->json), so a large page does not hold
- * up the answers of the requests in flight. */
+/* fetch_get whose 2xx body goes through decode(fr, arg) in libuv's thread pool before
+ * done: parsing stays off the loop, which keeps the other transfers moving. */
+struct fetch_req *fetch_get_decoded(struct fetch *f, const char *url, const char *etag,
+				    fetch_decode_fn decode, fetch_done_cb done, void *arg);
+/* The same, ahead of every queued request: for listing pages, which make more work. */
 struct fetch_req *fetch_get_first(struct fetch *f, const char *url, const char *etag,
-				  fetch_done_cb done, void *arg);
-/* fetch_get whose 2xx body goes through decode(fr, arg) in the thread pool first: parsing
- * and formatting stay off the loop, which keeps the other transfers moving. */
-struct fetch_req *fetch_get_decoded(struct fetch *f, const char *url, fetch_decode_fn decode,
-				    fetch_done_cb done, void *arg);
+				  fetch_decode_fn decode, fetch_done_cb done, void *arg);
 /* Free a request after its done callback (or inside it). */
 void fetch_req_free(struct fetch_req *fr);
 /* How many more requests the caller expects: lets the governor spread the budget. */

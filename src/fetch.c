@@ -126,11 +126,6 @@ static void decode_body(uv_work_t *w)
 	r->decode(r, r->arg);
 }
 
-static void decode_json(struct fetch_req *r, void *arg)
-{
-	(void)arg;
-	r->json = json_loadb(r->http.body.data, r->http.body.len, 0, NULL);
-}
 
 static void after_decode(uv_work_t *w, int status)
 {
@@ -373,16 +368,16 @@ struct fetch_req *fetch_get(struct fetch *f, const char *url, const char *etag,
 	return get(f, url, etag, NULL, done, arg, false);
 }
 
-struct fetch_req *fetch_get_first(struct fetch *f, const char *url, const char *etag,
-				  fetch_done_cb done, void *arg)
+struct fetch_req *fetch_get_decoded(struct fetch *f, const char *url, const char *etag,
+				    fetch_decode_fn decode, fetch_done_cb done, void *arg)
 {
-	return get(f, url, etag, decode_json, done, arg, true);
+	return get(f, url, etag, decode, done, arg, false);
 }
 
-struct fetch_req *fetch_get_decoded(struct fetch *f, const char *url, fetch_decode_fn decode,
-				    fetch_done_cb done, void *arg)
+struct fetch_req *fetch_get_first(struct fetch *f, const char *url, const char *etag,
+				  fetch_decode_fn decode, fetch_done_cb done, void *arg)
 {
-	return get(f, url, NULL, decode, done, arg, false);
+	return get(f, url, etag, decode, done, arg, true);
 }
 
 void fetch_req_free(struct fetch_req *r)

@@ -188,6 +188,84 @@ static json_t *duration_json(const char *start, const char *end)
 	return json_real(d);
 }
 
+/* The end of the string whose opening quote is at p (the index after its closing quote),
+ * or 0 when it is not terminated. */
+static size_t string_end(const char *in, size_t len, size_t p)
+{
+	for (size_t i = p + 1; i < len;) {
+		const char *q = memchr(in + i, '"', len - i);
+		if (!q)
+			return 0;
+		size_t at = (size_t)(q - in), bs = 0;
+		while (at - bs > p + 1 && in[at - bs - 1] == '\\')
+			bs++;
+		if (bs % 2 == 0)
+			return at + 1;
+		i = at + 1;
+	}
+	return 0;
+}
+
+/* The end of the object or array opening at p, or 0 when it is not closed. */
+static size_t value_end(const char *in, size_t len, size_t p)
+{
+	size_t depth = 0;
+	for (size_t i = p; i < len; i++) {
+		char c = in[i];
+		if (c == '"') {
+			size_t e = string_end(in, len, i);
+			if (!e)
+				return 0;
+			i = e - 1;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (--depth == 0)
+				return i + 1;
+		}
+	}
+	return 0;
+}
+
+static bool is_dropped(const char *key, size_t n, const char *const *drop)
+{
+	for (; *drop; drop++)
+		if (strlen(*drop) == n && memcmp(*drop, key, n) == 0)
+			return true;
+	return false;
+}
+
+int ghapi_skim(const char *in, size_t len, const char *const *drop, struct buf *out)
+{
+	size_t copied = 0, i = 0;
+	buf_reset(out);
+	/* Only strings matter: a string followed by ':' is a member name. */
+	while (i < len) {
+		const char *q = memchr(in + i, '"', len - i);
+		if (!q)
+			break;
+		size_t s = (size_t)(q - in), e = string_end(in, len, s), v;
+		if (!e)
+			return -1;
+		i = e;
+		while (i < len && strchr(" \t\r\n", in[i]) && in[i])
+			i++;
+		if (i >= len || in[i] != ':' || !is_dropped(in + s + 1, e - s - 2, drop))
+			continue;
+		for (v = i + 1; v < len && strchr(" \t\r\n", in[v]) && in[v]; v++)
+			;
+		if (v >= len || (in[v] != '{' && in[v] != '['))
+			continue;
+		size_t end = value_end(in, len, v);
+		if (!end)
+			return -1;
+		if (buf_append(out, in + copied, v - copied) != 0 || buf_appends(out, "null") != 0)
+			return -1;
+		copied = i = end;
+	}
+	return buf_append(out, in + copied, len - copied);
+}
+
 int ghapi_jobs_append(json_t *details, const json_t *page, long long *total_count)
 {
 	const json_t *jobs = json_object_get(page, "jobs");

@@ -155,7 +155,7 @@ static void on_jobs_page(struct fetch_req *fr, void *arg)
 		fetch_req_free(fr);
 		if (next) {
 			/* More than 100 jobs: the task stays outstanding for the next page. */
-			fetch_get_decoded(m->f, next, decode_jobs, on_jobs_page, t);
+			fetch_get_decoded(m->f, next, NULL, decode_jobs, on_jobs_page, t);
 			free(next);
 			return;
 		}
@@ -193,7 +193,7 @@ void phase2_feed(struct session *m)
 		t->details = json_array();
 		m->outstanding++;
 		char *url = ghapi_jobs_url(m->s->api_url, m->repo->full_name, t->run_id);
-		fetch_get_decoded(m->f, url, decode_jobs, on_jobs_page, t);
+		fetch_get_decoded(m->f, url, NULL, decode_jobs, on_jobs_page, t);
 		free(url);
 	}
 	if (!m->finishing && m->listing_done && m->outstanding == 0 && m->next_todo == m->ntodo)

@@ -1,5 +1,7 @@
 /* test_ghapi.c - URLs, Link pagination, run → record, jobs → job_details, classification. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "ghapi.h"
@@ -162,6 +164,49 @@ static void test_classify(void)
 	CHECK(ghapi_classify(422, 10, 0, NULL) == GA_FATAL);
 }
 
+/* Skim the text, parse it, and compare with the expected document. */
+static void check_skim(const char *in, const char *expect)
+{
+	static const char *const drop[] = {"repository", "head_repository", NULL};
+	struct buf out;
+	json_t *got, *want;
+	buf_init(&out, 0);
+	CHECK(ghapi_skim(in, strlen(in), drop, &out) == 0);
+	got = json_loadb(out.data, out.len, 0, NULL);
+	want = json_loads(expect, 0, NULL);
+	CHECK(got != NULL && want != NULL);
+	CHECK(json_equal(got, want));
+	if (got && want && !json_equal(got, want))
+		fprintf(stderr, "skimmed: %s\n", out.data);
+	json_decref(got);
+	json_decref(want);
+	buf_release(&out);
+}
+
+static void test_skim(void)
+{
+	static const char *const drop[] = {"repository", NULL};
+	struct buf out;
+	/* the members go, wherever they are; everything else is byte for byte */
+	check_skim("{\"total_count\":2,\"workflow_runs\":[{\"id\":1,\"repository\":{\"id\":9,"
+		   "\"owner\":{\"login\":\"o\"},\"topics\":[\"a\",{\"b\":[]}]},\"name\":\"CI\"},"
+		   "{\"id\":2, \"head_repository\" : [1,2,{\"x\":\"}\"}], \"event\":\"push\"}]}",
+		   "{\"total_count\":2,\"workflow_runs\":[{\"id\":1,\"repository\":null,"
+		   "\"name\":\"CI\"},{\"id\":2,\"head_repository\":null,\"event\":\"push\"}]}");
+	/* the name as a value, a scalar value, a null, and quotes, braces and escapes inside
+	 * strings are left alone */
+	check_skim("{\"name\":\"repository\",\"repository\":\"x\",\"head_repository\":null,"
+		   "\"t\":\"a \\\" \\\\\",\"u\":\"{\\\"repository\\\":{}}\",\"v\":\"\\\\\"}",
+		   "{\"name\":\"repository\",\"repository\":\"x\",\"head_repository\":null,"
+		   "\"t\":\"a \\\" \\\\\",\"u\":\"{\\\"repository\\\":{}}\",\"v\":\"\\\\\"}");
+	check_skim("[]", "[]");
+	/* broken text: -1, and the caller parses the original (which fails the same way) */
+	buf_init(&out, 0);
+	CHECK(ghapi_skim("{\"repository\":{\"a\":1}", 20, drop, &out) == -1);
+	CHECK(ghapi_skim("{\"a\":\"unterminated", 17, drop, &out) == -1);
+	buf_release(&out);
+}
+
 int main(void)
 {
 	test_link();
@@ -170,5 +215,6 @@ int main(void)
 	test_run_record();
 	test_jobs();
 	test_classify();
+	test_skim();
 	return CHECK_DONE();
 }
