@@ -223,7 +223,10 @@ static void announce_limiting(struct fetch *f)
 	const struct governor *g = &f->gov;
 	if (!f->on_wait)
 		return;
-	if (g->limiting == GOV_SPENT && f->told_spent != g->limiting_reset) {
+	/* Spreading runs the budget out just at the reset: a wait of a second or two is
+	 * the plan working, not news. */
+	if (g->limiting == GOV_SPENT && f->told_spent != g->limiting_reset &&
+	    g->limiting_reset - time_now() > 3) {
 		f->told_spent = g->limiting_reset;
 		f->on_wait(f->wait_arg, "primary budget spent", g->limiting_reset + 1, 0);
 	} else if (g->limiting == GOV_SPREADING && f->told_spread != g->limiting_reset) {

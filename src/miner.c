@@ -149,7 +149,8 @@ void session_progress(struct session *m)
 		v.done = (long)m->processed;
 		v.total = (long)m->ntodo;
 	}
-	v.rate = secs > 0 ? (double)v.done / secs : 0;
+	/* Over less than a second a rate says nothing (60 runs in 1 ms is not 60,000/s). */
+	v.rate = secs >= 1 ? (double)v.done / secs : 0;
 	v.budget = governor_budget_left(g);
 	if (g->pause_until > now)
 		v.wait_s = (double)(g->pause_until - now) / 1000.0;
