@@ -56,7 +56,10 @@ int record_col_index(const char *name)
 
 void record_csv_field(struct buf *out, const char *value, size_t len)
 {
-	int quote = len > 0 && (value[0] == ' ' || value[len - 1] == ' ');
+	/* libcsv trims unquoted spaces and tabs at a field's edges (a workflow name may hold
+	 * either): such values are quoted to come back whole. */
+	int quote = len > 0 && (value[0] == ' ' || value[0] == '\t' || value[len - 1] == ' ' ||
+				value[len - 1] == '\t');
 	for (size_t i = 0; !quote && i < len; i++)
 		quote = value[i] == ',' || value[i] == '"' || value[i] == '\n' || value[i] == '\r';
 	if (!quote) {

@@ -27,7 +27,7 @@ static void test_roundtrip(void)
 {
 	static const char *awkward[] = {
 		"plain", "comma, inside", "quote \" inside", "\"starts quoted\"", "line\nbreak",
-		"crlf\r\nbreak", " leading space", "trailing space ", "héllo wörld 🚀", "",
+		"crlf\r\nbreak", " leading space", "trailing space ", "\tBuild\t", "\t", "héllo wörld 🚀", "",
 		"feature/x,y \"quoted\"", "a\"\"b", "{\"json\":[1,2]}", "tab\there", "end\"",
 		"x",
 	};
