@@ -20,8 +20,11 @@ import bisect
 import calendar
 import copy
 import datetime
+import email.parser
+import gc
 import gzip
 import hashlib
+import http.client
 import json
 import math
 import os
@@ -163,8 +166,29 @@ def parse_created(value):
     return lo, hi
 
 
+# Rendering a run's jobs formats dozens of timestamps, and gmtime + strftime for each was
+# most of that cost: the date part is formatted once per day, the rest comes from tables.
+_DAYS = {}                                                    # days since 1970 → "YYYY-MM-DDT"
+_HH_MM = ["%02d:%02d:" % divmod(m, 60) for m in range(1440)]  # minute of the day → "HH:MM:"
+_SS = ["%02d" % n for n in range(60)]
+_MS = [".%03d" % n for n in range(1000)]
+_TZ = {}                                                      # offset minutes → "+05:30"
+
+
+def _ymdhms(t):
+    """'YYYY-MM-DDTHH:MM:SS' of epoch seconds t, exactly as strftime(gmtime(t)) writes it."""
+    if type(t) is not int:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))
+    days, sec = divmod(t, 86400)
+    day = _DAYS.get(days)
+    if day is None:
+        day = _DAYS[days] = time.strftime("%Y-%m-%dT", time.gmtime(days * 86400))
+    m, sec = divmod(sec, 60)
+    return day + _HH_MM[m] + _SS[sec]
+
+
 def iso(t):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    return _ymdhms(t) + "Z"
 
 
 def iso_step(ms, style, offset_min):
@@ -174,6 +198,21 @@ def iso_step(ms, style, offset_min):
         return None
     if style == "plain":
         return iso(ms // 1000)
+    if type(ms) is not int or type(offset_min) is not int:
+        return _iso_step_slow(ms, style, offset_min)
+    if style == "milliz":
+        sec, milli = divmod(ms, 1000)
+        return _ymdhms(sec) + _MS[milli] + "Z"
+    sec, milli = divmod(ms + offset_min * 60000, 1000)
+    tz = _TZ.get(offset_min)
+    if tz is None:
+        a = abs(offset_min)
+        tz = _TZ[offset_min] = "%s%02d:%02d" % ("+" if offset_min >= 0 else "-", a // 60, a % 60)
+    return _ymdhms(sec) + _MS[milli] + tz
+
+
+def _iso_step_slow(ms, style, offset_min):
+    """iso_step's plain formula, for values that are not integers."""
     if style == "milliz":
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
     local = ms + offset_min * 60000
@@ -315,24 +354,43 @@ CONCLUSIONS = ["success"] * 40 + ["failure"] * 6 + ["cancelled"] * 2 + ["skipped
 OFFSETS = [600, 60, -420, 330, 0, -180]
 
 
+class _Rng(random.Random):
+    """random.Random with a cheaper randint, the bulk of rendering a run's timeline.
+    CPython's randint(a, b) is randrange(a, b + 1), which is a + _randbelow(b - a + 1)
+    after argument checks that cost more than the draw: same draws, same data. (Every
+    bound here is an int.)"""
+
+    def randint(self, a, b):
+        if b < a:
+            return super().randint(a, b)    # randrange's error
+        return a + self._randbelow(b - a + 1)
+
+
 class RunState:
     """One run: its generation parameters (spec) and what is served (objects + bytes).
 
     Rendering is lazy and cached: the run object and its bytes are built the first time
-    they are asked for (a listing page, the truth), the jobs the first time they are asked
-    for, so a scenario of 45,000 runs starts in seconds. The spec is never mutated once
-    rendered: a change (re-run, completion) installs a new spec dict, and a cache built
-    from an older spec is ignored."""
-    __slots__ = ("spec", "repo", "_r", "_j")
+    they are asked for (a listing page, the truth), the jobs' bytes the first time they are
+    asked for, so a scenario of 45,000 runs starts in seconds. The spec is never mutated
+    once rendered: a change (re-run, completion) installs a new spec dict, and a cache built
+    from an older spec is ignored.
+
+    Only bytes are kept for the jobs, and the timeline they are made from is dropped once
+    they are rendered: every object kept here is walked by each full garbage collection,
+    which holds the GIL (over 100 ms per pass with the jobs of 5,000 runs kept as objects)
+    and so stalls every request in flight."""
+    __slots__ = ("spec", "repo", "_r", "_ctx", "_j")
 
     def __init__(self, repo, spec):
-        self.repo, self.spec, self._r, self._j = repo, spec, None, None
+        self.repo, self.spec, self._r, self._ctx, self._j = repo, spec, None, None, None
 
     def _rendered(self):
         sp = self.spec
         r = self._r
         if r is None or r[0] is not sp:
-            r = self.repo._render_run(sp)
+            sp, run, b, nopr, ctx = self.repo._render_run(sp)
+            r = (sp, run, b, nopr)
+            self._ctx = (r, ctx)    # what the jobs are made from, until they are
             self._r = r
         return r
 
@@ -340,20 +398,32 @@ class RunState:
         r = self._rendered()
         j = self._j
         if j is None or j[0] is not r:
-            jobs = self.repo._render_jobs(r[0], r[4])
-            j = (r, jobs, [_dump(x) for x in jobs])
+            c = self._ctx
+            # another thread may have rendered (and dropped) it meanwhile: rebuild it
+            ctx = c[1] if c is not None and c[0] is r else self.repo._materialize_run(r[0])[1]
+            j = (r, tuple(_dump(x) for x in self.repo._render_jobs(r[0], ctx)))
             self._j = j
+            self._ctx = None
         return j
 
     run = property(lambda self: self._rendered()[1])
     run_bytes = property(lambda self: self._rendered()[2])
     run_bytes_nopr = property(lambda self: self._rendered()[3])
-    jobs = property(lambda self: self._rendered_jobs()[1])
-    job_bytes = property(lambda self: self._rendered_jobs()[2])
+    job_bytes = property(lambda self: self._rendered_jobs()[1])
+    # the truth's job objects: parsed back from the bytes served (same JSON, same order)
+    jobs = property(lambda self: [json.loads(b) for b in self.job_bytes])
+
+
+# one encoder for every dump: json.dumps with arguments builds a new one per call
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_JSON_LOG = json.JSONEncoder(ensure_ascii=False)
 
 
 def _dump(o):
-    return json.dumps(o, ensure_ascii=False, separators=(",", ":")).encode()
+    return _JSON.encode(o).encode()
+
+
+_PLACEHOLDER = re.compile(rb'"@ghsim-const-\d+@"')
 
 
 class Repo:
@@ -432,6 +502,7 @@ class Repo:
     # ---- generation -----------------------------------------------------------------
 
     def _constant(self, obj):
+        # the placeholder dumps as "@ghsim-const-N@", which _PLACEHOLDER finds
         self._const[id(obj)] = (obj, ('"@ghsim-const-%d@"' % len(self._const)).encode(), _dump(obj))
         return obj
 
@@ -455,8 +526,10 @@ class Repo:
                 tmp[k] = c[1][1:-1].decode()
                 subs.append(c)
         b = _dump(tmp)
-        for _, ph, real in subs:
-            b = b.replace(ph, real, 1)
+        if subs:
+            # one pass, not a copy of the growing bytes per sub-object
+            real = {ph: r for _, ph, r in subs}
+            b = _PLACEHOLDER.sub(lambda m: real.get(m.group(), m.group()), b)
         return b
 
     def _slot(self, i):
@@ -477,7 +550,7 @@ class Repo:
         return offset + i * spacing, spacing
 
     def _rng(self, *parts):
-        return random.Random("|".join(map(str, (self.seed, self.full_name) + parts)))
+        return _Rng("|".join(map(str, (self.seed, self.full_name) + parts)))
 
     def _new_spec(self, i, old=False):
         rng = self._rng("run", i)
@@ -598,7 +671,9 @@ class Repo:
             # One real recorded step has completed_at before started_at.
             s = steps[1] if steps[1][3] is not None else steps[0]
             s[4] = s[3] - 1000
-        return steps, cur
+        # tuples: a run's timeline is kept until its jobs are asked for, and tuples of
+        # numbers and strings drop out of the garbage collector's sight, lists never do
+        return tuple(map(tuple, steps)), cur
 
     def _job_names(self, n):
         if n <= len(JOB_POOL):
@@ -618,7 +693,7 @@ class Repo:
             created = run_started + rng.randint(0, 3)
             if concl == "skipped":
                 jobs.append({"j": j, "name": name, "created": created, "started": created,
-                             "completed": created, "conclusion": "skipped", "steps": []})
+                             "completed": created, "conclusion": "skipped", "steps": ()})
                 continue
             if j and rng.random() < 0.25:
                 start = max(prev_end, created) + rng.randint(1, 5)   # a `needs:` chain
@@ -643,7 +718,12 @@ class Repo:
         """→ (spec, run object, bytes, bytes without pull_requests, job context)."""
         run, ctx = self._materialize_run(sp)
         b = self._dump_run(run)
-        nopr = self._dump_run(dict(run, pull_requests=[])) if run["pull_requests"] else b
+        nopr = b
+        if run["pull_requests"]:
+            # the bytes of dict(run, pull_requests=[]) without a second dump: the key is
+            # unique and a JSON string cannot hold an unescaped quote, so the first match is it
+            nopr = b.replace(b'"pull_requests":' + _dump(run["pull_requests"]),
+                             b'"pull_requests":[]', 1)
         return (sp, run, b, nopr, ctx)
 
     def _render_jobs(self, sp, ctx):
@@ -880,7 +960,7 @@ class Reply:
 
 
 def jbody(obj):
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    return _JSON.encode(obj).encode()
 
 
 def err(status, message, doc=DOC_ROOT, kind=None):
@@ -1189,7 +1269,10 @@ class Simulator:
         try:
             latency = float(self.sc.get("latency_ms") or 0)
             if latency:
-                time.sleep(latency / 1000.0)
+                if method == "GET":
+                    self._prepare(h, path, raw_q, entry)
+                # the answer is decided latency_ms after arrival, however long that took
+                time.sleep(max(0.0, arrived + latency / 1000.0 - time.monotonic()))
             rep = self._decide(h, method, path, raw_q, seq, arrived, in_flight, entry)
             # the primary budget as the answer states it
             rl = {k[12:].lower(): int(v) for k, v in rep.headers
@@ -1201,6 +1284,24 @@ class Simulator:
             with self.lock:
                 self.in_flight -= 1
             raise
+
+    def _prepare(self, h, path, raw_q, entry):
+        """Render (and cache) the answer a GET will most likely get while its latency runs,
+        instead of after: _decide still decides after the sleep, and route() only serves a
+        cached reply while the repository is unchanged, so the answer is the same; only the
+        rendering, hashing and compressing (and waiting for the GIL between them) no longer
+        add to the latency the client sees."""
+        try:
+            query = {k: (v[-1] if isinstance(v, list) else v) for k, v in entry["query"].items()}
+            rep, special = self.route(path, raw_q, query)
+            if special is None and rep.status == 200:
+                if rep.etag is None:
+                    rep.etag = 'W/"%s"' % hashlib.sha256(rep.body).hexdigest()
+                if (len(rep.body) > 1024 and self.sc.get("gzip", True)
+                        and "gzip" in h.headers.get("Accept-Encoding", "").lower()):
+                    h._gzip(rep)
+        except Exception:
+            pass    # whatever failed fails again in _decide, at the time it used to
 
     @staticmethod
     def _query_dict(raw_q):
@@ -1327,7 +1428,7 @@ class Simulator:
             by[str(status)] = by.get(str(status), 0) + 1
             self.log.append(entry)
             if self.log_file:
-                self.log_file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                self.log_file.write(_JSON_LOG.encode(entry) + "\n")
                 self.log_file.flush()
 
     # ---- control endpoints ----------------------------------------------------------
@@ -1405,16 +1506,92 @@ class Simulator:
 # HTTP plumbing
 # --------------------------------------------------------------------------------------
 
+# What every client here sends: "GET /path HTTP/1.1" and plain "Name: value" header lines
+_PLAIN_REQUEST_LINE = re.compile(rb"([A-Z]+) ([!-~]+) HTTP/1\.1\r?\n")
+_PLAIN_HEADER_LINE = re.compile(rb"[!-9;-~]+:[^\r\n]*\r?\n")
+_PHRASES = {s.value: s.phrase for s in HTTPStatus}
+
+
+class _Headers:
+    """Request headers read from plain lines: get(), [] and `in` as on the
+    http.client.HTTPMessage the stdlib would build (case-insensitive names, the first of
+    repeated headers wins, a missing one is None), by a dict lookup instead of a scan."""
+    __slots__ = ("_first",)
+
+    def __init__(self, lines):
+        first = {}
+        for line in lines:
+            # as the email package (compat32) splits a line: name up to the first colon,
+            # value without leading blanks and the line end
+            name, _, value = line.decode("iso-8859-1").partition(":")
+            first.setdefault(name.lower(), value.lstrip(" \t").rstrip("\r\n"))
+        self._first = first
+
+    def get(self, name, default=None):
+        return self._first.get(name.lower(), default)
+
+    def __getitem__(self, name):
+        return self._first.get(name.lower())
+
+    def __contains__(self, name):
+        return name.lower() in self._first
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "GitHub.com"
     sys_version = ""
     timeout = 120  # idle keep-alive connections do not pin threads forever
+    _date = (None, "")   # (epoch second, its Date header value), shared by all handlers
 
     def setup(self):
         super().setup()
         # headers and body go out in one write; no Nagle delay on small answers
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def parse_request(self):
+        """BaseHTTPRequestHandler.parse_request with a fast path for a plain HTTP/1.1
+        request. The stdlib parses the header block with the email package, which took
+        more CPU than everything else about a cached answer; the requests it would treat
+        differently from _Headers (folded or malformed lines, other versions, bad request
+        lines) still go the stdlib's way, so no answer changes."""
+        m = _PLAIN_REQUEST_LINE.fullmatch(self.raw_requestline)
+        if m is None:
+            return super().parse_request()
+        # what the stdlib sets for a valid three-word HTTP/1.1 request line
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.request_version = "HTTP/1.1"
+        self.close_connection = not self.protocol_version >= "HTTP/1.1"
+        self.command, self.path = m.group(1).decode("ascii"), m.group(2).decode("ascii")
+        if self.path.startswith("//"):
+            self.path = "/" + self.path.lstrip("/")  # as the stdlib does (gh-87389)
+        try:
+            # the stdlib's own reader: same limits, same errors
+            lines = http.client._read_headers(self.rfile)
+        except http.client.LineTooLong as err:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", str(err))
+            return False
+        except http.client.HTTPException as err:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", str(err))
+            return False
+        # the last line is the blank one (or b"" at EOF)
+        if all(_PLAIN_HEADER_LINE.fullmatch(line) for line in lines[:-1]):
+            self.headers = _Headers(lines[:-1])
+        else:
+            self.headers = email.parser.Parser(_class=self.MessageClass).parsestr(
+                b"".join(lines).decode("iso-8859-1"))
+        # the rest as in the stdlib
+        conntype = self.headers.get("Connection", "")
+        if conntype.lower() == "close":
+            self.close_connection = True
+        elif conntype.lower() == "keep-alive" and self.protocol_version >= "HTTP/1.1":
+            self.close_connection = False
+        expect = self.headers.get("Expect", "")
+        if (expect.lower() == "100-continue" and self.protocol_version >= "HTTP/1.1"
+                and self.request_version >= "HTTP/1.1"):
+            if not self.handle_expect_100():
+                return False
+        return True
 
     def log_message(self, fmt, *args):
         pass
@@ -1488,10 +1665,13 @@ class Handler(BaseHTTPRequestHandler):
         return gz
 
     def _write(self, status, headers, body):
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"
-        out = ["HTTP/1.1 %d %s\r\n" % (status, phrase),
+        now = int(time.time())
+        date = Handler._date
+        if date[0] != now:      # formatted once a second, not once a request
+            date = Handler._date = (now, formatdate(now, usegmt=True))
+        out = ["HTTP/1.1 %d %s\r\n" % (status, _PHRASES.get(status, "Unknown")),
                "Server: GitHub.com\r\n",
-               "Date: %s\r\n" % formatdate(usegmt=True)]
+               "Date: %s\r\n" % date[1]]
         for k, v in headers:
             out.append("%s: %s\r\n" % (k, v))
         if status != 304:
@@ -1530,6 +1710,10 @@ def main(argv=None):
         scenario = deep_merge(scenario, json.loads(a.scenario_json))
 
     sim = Simulator(scenario, a.log)
+    # The scenario's objects (run specs, ...) live as long as the process: keep them out of
+    # the garbage collector's sight, or every full collection walks them all while holding
+    # the GIL, stalling every request in flight.
+    gc.freeze()
     srv = Server(("127.0.0.1", a.port), Handler)
     srv.sim = sim
     sim.port = srv.server_address[1]
