@@ -28,8 +28,11 @@ int journal_open(struct journal *j, const char *csv_path);
 void journal_close(struct journal *j);
 
 /* Record new values for some columns of a run: set maps column names to CSV cell strings
- * (job_details may be a JSON array). Borrowed. Durable after the next journal_sync. */
-void journal_add(struct journal *j, const char *repo, int64_t id, const json_t *set);
+ * (job_details may be a JSON array), and raw, when not NULL, is the cell text of column
+ * raw_col, stored as is (for a large cell: folding it costs a copy, not a decode). All
+ * borrowed. Durable after the next journal_sync. */
+void journal_add(struct journal *j, const char *repo, int64_t id, const json_t *set,
+		 const char *raw_col, const char *raw);
 /* Write pending entries and fsync. 0, or -1 after printing the error. */
 int journal_sync(struct journal *j);
 /* Bytes on disk and pending. */

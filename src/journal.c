@@ -1,5 +1,7 @@
 /* journal.c - an append-only, fsynced log of column updates not yet folded into the CSV.
- * One JSON object per line: {"repo":…,"id":…,"prev":offset|-1,"set":{column: value}}.
+ * One entry per line: {"repo":…,"id":…,"prev":offset|-1,"set":{column: value}}, and for a
+ * large cell (job_details) "raw":column,"raw_len":N then a tab and the cell's N bytes as is:
+ * a fold copies them instead of decoding a JSON string, which was most of its time.
  * "prev" chains a run's entries so a fold applies all of them with one offset in memory. */
 #include "journal.h"
 
@@ -33,6 +35,26 @@ static int read_line_at(int fd, off_t off, struct buf *b)
 	}
 }
 
+/* An entry line (without its newline) → its object, the raw cell (if any) put back into
+ * "set" as a string; NULL when the line is not a whole entry (torn). */
+static json_t *parse_entry(const char *line, size_t len)
+{
+	const char *tab = memchr(line, '\t', len);
+	size_t hlen = tab ? (size_t)(tab - line) : len;
+	json_t *e = json_loadb(line, hlen, 0, NULL);
+	json_t *raw = json_object_get(e, "raw"), *set = json_object_get(e, "set");
+	if (!e || (!raw && !tab))
+		return e;
+	size_t rlen = tab ? len - hlen - 1 : 0;
+	if (!tab || !json_is_string(raw) || !json_is_object(set) ||
+	    json_integer_value(json_object_get(e, "raw_len")) != (json_int_t)rlen) {
+		json_decref(e);
+		return NULL;
+	}
+	json_object_set_new(set, json_string_value(raw), json_stringn_nocheck(tab + 1, rlen));
+	return e;
+}
+
 static void index_entry(struct journal *j, const char *repo, int64_t id, off_t off)
 {
 	bool added;
@@ -51,7 +73,7 @@ static int replay(struct journal *j)
 	while (off < j->size) {
 		json_t *e;
 		if (read_line_at(j->fd, off, &line) != 0 || off + (off_t)line.len >= j->size ||
-		    !(e = json_loadb(line.data, line.len, 0, NULL))) {
+		    !(e = parse_entry(line.data, line.len))) {
 			msg_warn("'%s' ends with a torn entry (from an interrupted write): removed; "
 				 "that run's jobs will be fetched again", j->path);
 			if (ftruncate(j->fd, off) != 0 || fsync(j->fd) != 0) {
@@ -99,15 +121,31 @@ void journal_close(struct journal *j)
 	j->fd = -1;
 }
 
-void journal_add(struct journal *j, const char *repo, int64_t id, const json_t *set)
+void journal_add(struct journal *j, const char *repo, int64_t id, const json_t *set,
+		 const char *raw_col, const char *raw)
 {
 	int r = runindex_repo(&j->map, repo, true);
 	uint64_t *prev = runindex_get(&j->map, (uint32_t)r, id);
 	json_t *e = json_pack("{s:s, s:I, s:I, s:O}", "repo", repo, "id", (json_int_t)id, "prev",
 			      (json_int_t)(prev ? (int64_t)*prev - 1 : -1), "set", set);
+	size_t rlen = raw ? strlen(raw) : 0;
+	bool inline_raw = raw && !memchr(raw, '\n', rlen);
+	if (raw && inline_raw) {
+		json_object_set_new(e, "raw", json_string(raw_col));
+		json_object_set_new(e, "raw_len", json_integer((json_int_t)rlen));
+	} else if (raw) {
+		/* A newline would end the entry: this cell goes into "set" as a string. */
+		json_t *copy = json_copy(json_object_get(e, "set"));
+		json_object_set_new(copy, raw_col, json_string(raw));
+		json_object_set_new(e, "set", copy);
+	}
 	char *text = json_dumps(e, RECORD_JSON_FLAGS);
 	off_t off = j->size + (off_t)j->pending.len;
 	buf_appends(&j->pending, text);
+	if (inline_raw) {
+		buf_append(&j->pending, "\t", 1);
+		buf_append(&j->pending, raw, rlen);
+	}
 	buf_append(&j->pending, "\n", 1);
 	index_entry(j, repo, id, off);
 	free(text);
@@ -171,8 +209,7 @@ bool journal_patch(void *ctx, uint32_t repo_unused, int64_t id, struct record *r
 	/* Walk back through "prev"; a run rarely has more than two entries. */
 	for (int64_t off = (int64_t)*v - 1; off >= 0 && n < 64;) {
 		json_t *e;
-		if (read_line_at(j->fd, off, &line) != 0 ||
-		    !(e = json_loadb(line.data, line.len, 0, NULL)))
+		if (read_line_at(j->fd, off, &line) != 0 || !(e = parse_entry(line.data, line.len)))
 			break;
 		chain[n++] = e;
 		off = json_integer_value(json_object_get(e, "prev"));

@@ -54,7 +54,8 @@ static bool update_known(struct session *m, const json_t *run, uint64_t *value, 
 	for (int c = COL_WORKFLOW_ID; c < RECORD_NCOLS; c++)
 		json_object_set_new(set, record_columns[c].name,
 				    r.v[c] ? json_string(r.v[c]) : json_null());
-	journal_add(&m->j, m->repo->full_name, json_integer_value(json_object_get(run, "id")), set);
+	journal_add(&m->j, m->repo->full_name, json_integer_value(json_object_get(run, "id")), set,
+		    NULL, NULL);
 	json_decref(set);
 	*value = csvstore_row_flags(&r) | RX_SEEN;
 	phase2_enqueue(m, json_integer_value(json_object_get(run, "id")));

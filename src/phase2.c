@@ -106,8 +106,8 @@ static void task_finish(struct session *m, struct jobs_task *t, bool ok)
 		snprintf(total, sizeof(total), "%zu", n);
 		/* job_details is journaled as the cell's text: a fold copies it, never
 		 * re-encodes it. */
-		json_t *set = json_pack("{s:s, s:s}", "total_jobs", total, "job_details", t->text);
-		journal_add(&m->j, m->repo->full_name, t->run_id, set);
+		json_t *set = json_pack("{s:s}", "total_jobs", total);
+		journal_add(&m->j, m->repo->full_name, t->run_id, set, "job_details", t->text);
 		json_decref(set);
 		if (value)
 			*value |= RX_HAS_JOBS;

@@ -231,6 +231,18 @@ class Bg:
             pass
 
 
+def journal_entry(line):
+    """One journal line (bytes, without its newline) → its entry as a dict, the raw cell
+    (header, a tab, raw_len bytes) back under "set". ValueError when it is not whole."""
+    head, tab, raw = line.partition(b"\t")
+    entry = json.loads(head)
+    if tab or "raw" in entry:
+        if not tab or entry.get("raw_len") != len(raw):
+            raise ValueError("raw cell of %d bytes, raw_len %r" % (len(raw), entry.get("raw_len")))
+        entry["set"][entry["raw"]] = raw.decode("utf-8")
+    return entry
+
+
 def tolerant_csv(path):
     """→ (header, rows as dicts, torn bytes at the end). Everything before a torn tail must
     be well-formed CSV with the header's field count."""

@@ -11,7 +11,6 @@ Each time: exit 5, a clear error on stderr naming the file, the CSV still valid 
 right, every row complete and right), the journal without a torn entry. Then a run without
 the limit completes to the truth, fetching only the jobs not already journaled."""
 
-import json
 import os
 import resource
 import signal
@@ -21,7 +20,8 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Sim, assert_run_rows, check, check_exit, jobs_requests, load_result_csv,  # noqa: E402
                      read_csv, repo_args, run_miner, scenario, CSV_HEADER)
-from harness3 import CSV_NAME, Bg, Failures, LogTail, assert_consistent_rows, fast_config  # noqa: E402
+from harness3 import (CSV_NAME, Bg, Failures, LogTail, assert_consistent_rows, fast_config,  # noqa: E402
+                      journal_entry)
 
 REPO = "octo/full-disk"
 RUNS = 250
@@ -46,7 +46,7 @@ def journal_ids(path):
     ids = set()
     for n, line in enumerate(raw.split(b"\n")[:-1], 1):
         try:
-            ids.add(json.loads(line)["id"])
+            ids.add(journal_entry(line)["id"])
         except (ValueError, KeyError) as e:
             check(False, "journal line %d is not a complete entry (%s): %r" % (n, e, line[:120]))
     return ids

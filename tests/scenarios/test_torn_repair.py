@@ -10,7 +10,6 @@ that says "torn", and the run still ends with the CSV equal to the truth.
       entry and half of the next: the complete entry is folded (that run's jobs are not
       fetched again), the half one dropped (that run's jobs are fetched)."""
 
-import json
 import os
 import sys
 import tempfile
@@ -18,7 +17,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Sim, assert_run_rows, check, check_exit, jobs_requests, load_result_csv,  # noqa: E402
                      repo_args, run_miner, scenario)
-from harness3 import CSV_NAME, Bg, Failures, LogTail, fast_config, wait_until  # noqa: E402
+from harness3 import CSV_NAME, Bg, Failures, LogTail, fast_config, journal_entry, wait_until  # noqa: E402
 
 REPO = "octo/tattered"
 RUNS = 120
@@ -117,7 +116,7 @@ def torn_journal_case(sim):
         with open(journal, "rb") as f:
             lines = f.read().split(b"\n")
         check(len(lines) >= 3, "the killed miner left %d journal lines" % (len(lines) - 1))
-        first, second = json.loads(lines[0]), json.loads(lines[1])
+        first, second = journal_entry(lines[0]), journal_entry(lines[1])
         kept, dropped = first["id"], second["id"]
         check(kept != dropped, "two journal entries for run %s" % kept)
         with open(journal, "wb") as f:

@@ -136,26 +136,30 @@ static void test_journal_fold(void)
 	CHECK(journal_open(&j, path) == 0);
 	json_t *set = json_loads("{\"total_jobs\":\"1\",\"job_details\":[{\"job_name\":\"a,b\"}]}",
 				 0, NULL);
-	journal_add(&j, "o/r", 2, set);
+	journal_add(&j, "o/r", 2, set, NULL, NULL);
 	json_decref(set);
-	/* a second entry for the same run: applied after the first */
+	/* a second entry for the same run: applied after the first, with a raw cell (as
+	 * phase 2 writes job details), and one whose newline keeps it out of the raw form */
 	set = json_loads("{\"status\":\"completed\",\"conclusion\":\"success\"}", 0, NULL);
-	journal_add(&j, "o/r", 2, set);
+	journal_add(&j, "o/r", 2, set, "job_details", "[{\"job_name\":\"a\\tb\"}]");
+	json_decref(set);
+	set = json_loads("{\"total_jobs\":\"1\"}", 0, NULL);
+	journal_add(&j, "o/r", 1, set, "job_details", "[\"line\nbreak\"]");
 	json_decref(set);
 	CHECK(journal_sync(&j) == 0);
 	journal_close(&j);
 
 	/* A crash here: the journal alone holds the result. Reopen and replay it. */
 	CHECK(journal_open(&j, path) == 0);
-	CHECK_INT(j.entries, 2);
+	CHECK_INT(j.entries, 3);
 	CHECK(csvstore_rewrite(&cs, journal_patch, &j) == 0);
 	CHECK(journal_clear(&j) == 0);
 	text = slurp(path);
 	CHECK_STR(text, "repo,id_build,workflow_id,workflow_name,status,conclusion,created_at,"
 			"updated_at,branch,commit_sha,event,issuer_name,run_number,build_duration,"
 			"total_jobs,job_details,my_note\n"
-			"o/r,1,,CI,completed,,,,,,,,,,,,keep me\n"
-			"o/r,2,,CI,completed,success,,,,,,,,,1,\"[{\"\"job_name\"\":\"\"a,b\"\"}]\","
+			"o/r,1,,CI,completed,,,,,,,,,,1,\"[\"\"line\nbreak\"\"]\",keep me\n"
+			"o/r,2,,CI,completed,success,,,,,,,,,1,\"[{\"\"job_name\"\":\"\"a\\tb\"\"}]\","
 			"\"and, me\"\n");
 	free(text);
 	int repo = runindex_repo(&cs.index, "o/r", false);
@@ -171,16 +175,28 @@ static void test_journal_fold(void)
 	journal_close(&j);
 	csvstore_close(&cs);
 
-	/* A torn journal entry is cut, the complete ones kept. */
+	/* A torn journal entry is cut, the complete ones kept: a header cut short, and a raw
+	 * cell shorter than its raw_len (the newline of a complete line is its last byte). */
 	char *jpath = xasprintf("%s.journal", path);
-	spit(jpath, "{\"repo\":\"o/r\",\"id\":1,\"prev\":-1,\"set\":{\"total_jobs\":\"0\","
-		    "\"job_details\":[]}}\n{\"repo\":\"o/r\",\"id\":3,\"pre");
-	CHECK(journal_open(&j, path) == 0);
-	CHECK_INT(j.entries, 1);
-	journal_close(&j);
-	text = slurp(jpath);
-	CHECK(strchr(text, '\n') == text + strlen(text) - 1);
-	free(text);
+	static const char *const torn[] = {
+		"{\"repo\":\"o/r\",\"id\":3,\"pre",
+		"{\"repo\":\"o/r\",\"id\":3,\"prev\":-1,\"set\":{},\"raw\":\"job_details\","
+		"\"raw_len\":9}\t[1,2,3]\n",
+		"{\"repo\":\"o/r\",\"id\":3,\"prev\":-1,\"set\":{},\"raw\":\"job_details\","
+		"\"raw_len\":7}\n",
+	};
+	for (size_t k = 0; k < sizeof(torn) / sizeof(*torn); k++) {
+		char *both = xasprintf("{\"repo\":\"o/r\",\"id\":1,\"prev\":-1,\"set\":{\"total_jobs\":"
+				       "\"0\"},\"raw\":\"job_details\",\"raw_len\":2}\t[]\n%s", torn[k]);
+		spit(jpath, both);
+		free(both);
+		CHECK(journal_open(&j, path) == 0);
+		CHECK_INT(j.entries, 1);
+		journal_close(&j);
+		text = slurp(jpath);
+		CHECK(strchr(text, '\n') == text + strlen(text) - 1);
+		free(text);
+	}
 	free(jpath);
 	free(path);
 }
