@@ -27,6 +27,8 @@ struct fetch_req {
 	/* out, valid in done */
 	enum ghapi_answer answer;
 	bool aborted;    /* the miner is stopping; no answer */
+	bool stale;      /* aborted late: decoded after fetch_cancel ended its pass, whose
+			    counters must not be touched (a new pass may own them) */
 	int attempts;
 	int token;       /* index of the token the last attempt used */
 	struct http_req http;

@@ -69,8 +69,9 @@ void governor_observe(struct governor *g, int token, long remaining, long limit,
 void governor_primary(struct governor *g, int token, double reset_epoch);
 /* Token answered 401: drop it (token < 0: drop none). Returns the number of live tokens. */
 int governor_drop_token(struct governor *g, int token);
-/* A secondary limit: Retry-After seconds, or < 0 when absent (then 60 s, doubling). */
-void governor_secondary(struct governor *g, uint64_t now_ms, double retry_after);
+/* A secondary limit: Retry-After seconds, or < 0 when absent (then 60 s, doubling).
+ * Returns false for an answer within a pause already under way (the same event). */
+bool governor_secondary(struct governor *g, uint64_t now_ms, double retry_after);
 /* A success: slowly raise a lowered concurrency again. */
 void governor_success(struct governor *g);
 /* The remaining budget summed over live tokens that know theirs, or -1. */

@@ -132,7 +132,8 @@ static void after_decode(uv_work_t *w, int status)
 	struct fetch_req *r = w->data;
 	struct fetch *f = r->f;
 	f->decoding--;
-	if (status != 0 || f->stopping || f->freed || r->generation != f->generation)
+	r->stale = r->generation != f->generation;
+	if (status != 0 || f->stopping || f->freed || r->stale)
 		r->aborted = true;
 	complete(f, r);
 	free_if_done(f);
@@ -175,16 +176,14 @@ static void on_http_done(struct http_req *hr, void *arg)
 		complete(f, r);
 		break;
 	case GA_PRIMARY:
-		governor_primary(&f->gov, r->token, hr->rl_reset);
+		/* Said by announce_limiting once no token has budget left; in a pool the
+		 * others carry on meanwhile. */
+		governor_primary(&f->gov, r->token, hr->rl_reset > 0 ? hr->rl_reset : now_epoch + 60);
 		r->attempts--; /* waiting for the budget is not a failed attempt */
-		if (f->on_wait)
-			f->on_wait(f->wait_arg, "primary rate limit reached",
-				   hr->rl_reset > 0 ? hr->rl_reset : now_epoch + 60, 0);
 		enqueue(f, r, true);
 		break;
 	case GA_SECONDARY:
-		governor_secondary(&f->gov, now, hr->retry_after);
-		if (f->on_wait)
+		if (governor_secondary(&f->gov, now, hr->retry_after) && f->on_wait)
 			f->on_wait(f->wait_arg, "secondary rate limit reached",
 				   now_epoch + (double)(f->gov.pause_until - now) / 1000.0, 0);
 		if (r->attempts > f->max_retries + 5) {

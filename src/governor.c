@@ -169,11 +169,18 @@ int governor_drop_token(struct governor *g, int token)
 	return live;
 }
 
-void governor_secondary(struct governor *g, uint64_t now_ms, double retry_after)
+bool governor_secondary(struct governor *g, uint64_t now_ms, double retry_after)
 {
+	/* Answers to requests sent before the pause began are the same event: one strike and
+	 * one halving, however many requests were in flight. */
+	bool fresh = now_ms >= g->pause_until;
 	double wait_s;
 	g->limited++;
-	g->strikes++;
+	if (fresh) {
+		g->strikes++;
+		g->concurrency = g->concurrency / 2 > 0 ? g->concurrency / 2 : 1;
+		g->successes = 0;
+	}
 	if (retry_after >= 0) {
 		wait_s = retry_after;
 	} else {
@@ -184,8 +191,7 @@ void governor_secondary(struct governor *g, uint64_t now_ms, double retry_after)
 	uint64_t until = now_ms + (uint64_t)(wait_s * 1000.0);
 	if (until > g->pause_until)
 		g->pause_until = until;
-	g->concurrency = g->concurrency / 2 > 0 ? g->concurrency / 2 : 1;
-	g->successes = 0;
+	return fresh;
 }
 
 void governor_success(struct governor *g)

@@ -242,8 +242,9 @@ static void on_wait(void *arg, const char *reason, double until, double spread_s
 	ndjson_emit("status", json_pack("{s:s, s:s, s:f}", "message", text, "stage",
 					"rate_limited", "reset_at", until));
 	msg_info("%s", text);
-	/* Nothing else to do for a while: a good moment to bring the CSV up to date. */
-	if (spread_s <= 0 && secs >= 5)
+	/* Every request held for a while (not one token of a pool): a good moment to bring
+	 * the CSV up to date. */
+	if (spread_s <= 0 && fetch_governor(m->f)->pause_until > time_mono_ms() + 5000)
 		m->fold_soon = true;
 }
 

@@ -634,7 +634,8 @@ static void refresh_feed(struct session *m);
 static void on_run(struct fetch_req *fr, void *arg)
 {
 	struct session *m = arg;
-	m->refresh_outstanding--;
+	if (!fr->stale)
+		m->refresh_outstanding--;
 	if (fr->aborted) {
 		fetch_req_free(fr);
 		return;

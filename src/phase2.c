@@ -144,7 +144,8 @@ static void on_jobs_page(struct fetch_req *fr, void *arg)
 	char what[96];
 	if (fr->aborted) {
 		task_free(t);
-		m->outstanding--;
+		if (!fr->stale)
+			m->outstanding--;
 		fetch_req_free(fr);
 		return;
 	}
