@@ -3,6 +3,7 @@
 #define GHAMINER_CHECK_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int check_failures;
@@ -20,5 +21,14 @@ static int check_count;
 		a_, b_); } } while (0)
 #define CHECK_DONE() (fprintf(stderr, "%d checks, %d failed\n", check_count, check_failures), \
 	check_failures ? 1 : 0)
+
+/* CHECK_DONE for a test that worked in the scratch folder dir (from mkdtemp): removes it. */
+static inline int check_done_rmdir(const char *dir)
+{
+	char cmd[512];
+	int rc = CHECK_DONE();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) != 0 ? 1 : rc;
+}
 
 #endif

@@ -209,10 +209,5 @@ int main(void)
 	test_torn_tail();
 	test_foreign_file_refused();
 	test_journal_fold();
-	int rc = CHECK_DONE();
-	char *cmd = xasprintf("rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		rc = 1;
-	free(cmd);
-	return rc;
+	return check_done_rmdir(dir);
 }

@@ -971,10 +971,5 @@ int main(void)
 	test_link_random();
 	test_link_model();
 	end_property("Link");
-	int rc = CHECK_DONE();
-	char *cmd = xasprintf("rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		rc = 1;
-	free(cmd);
-	return rc;
+	return check_done_rmdir(dir);
 }
