@@ -126,7 +126,6 @@ static void decode_body(uv_work_t *w)
 	r->decode(r, r->arg);
 }
 
-
 static void after_decode(uv_work_t *w, int status)
 {
 	struct fetch_req *r = w->data;
