@@ -5,6 +5,18 @@
 
 #include "settings.h"
 
+/* Exit codes, documented in --help and the README. */
+enum exit_code {
+	EXIT_OK = 0,          /* everything collected */
+	EXIT_PARTIAL = 1,     /* finished, but some runs could not be collected */
+	EXIT_USAGE = 2,       /* bad command line or config.yaml */
+	EXIT_AUTH = 3,        /* authentication failed or repository unknown */
+	EXIT_NETWORK = 4,     /* API unreachable after retries */
+	EXIT_IO = 5,          /* local file error (disk full, read-only, locked) */
+	EXIT_SIGINT = 130,
+	EXIT_SIGTERM = 143,
+};
+
 /* Run the whole session; returns the process exit code (enum exit_code). */
 int miner_run(const struct settings *s);
 

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "msg.h"
-#include "settings.h"
+#include "miner.h" /* EXIT_IO: until the store reports errors as values */
 
 /* One parsed row, fields owned. */
 struct row {

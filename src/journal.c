@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "msg.h"
-#include "settings.h"
+#include "miner.h" /* EXIT_IO: until the store reports errors as values */
 
 /* Read the line starting at off (without its newline) into b. 0, or -1. */
 static int read_line_at(int fd, off_t off, struct buf *b)

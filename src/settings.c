@@ -1,5 +1,5 @@
 /* settings.c - what the user asked for: command line, environment and config.yaml, merged. */
-#include "settings.h"
+#include "miner.h" /* EXIT_USAGE: until settings_load returns -EINVAL */
 
 #include <ctype.h>
 #include <errno.h>

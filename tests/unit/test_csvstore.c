@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "miner.h"
 #include "csvstore.h"
 #include "journal.h"
 #include "settings.h"

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "miner.h"
 #include "msg.h"
 
 /* Looks like a GitHub token, so it must never reach stderr, whatever goes wrong. */
