@@ -10,7 +10,7 @@
 #include "csvstore.h"
 #include "fetch.h"
 #include "journal.h"
-#include "settings.h"
+#include "miner.h"
 #include "syncstate.h"
 
 struct session {
