@@ -1,9 +1,11 @@
 /* fetch.h - GET requests to the GitHub API under the governor: queue, admission, retries
- * with backoff, limit pauses. The phases see only final answers. */
+ * with backoff, limit pauses. Callers see only final answers, always from the loop. */
 #ifndef GHAMINER_FETCH_H
 #define GHAMINER_FETCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/queue.h>
 #include <jansson.h>
 #include <uv.h>
 
@@ -14,32 +16,48 @@
 struct fetch;
 struct fetch_req;
 
+/* How a request ended: the one thing a done callback looks at first. */
+enum fetch_status {
+	FETCH_ANSWERED,  /* answer holds the final answer (after any retries) */
+	FETCH_CANCELLED, /* stopped before an answer (fetch_stop, fetch_cancel_owner): free
+			    the caller's own task, touch nothing else */
+};
+
+/* Called once per request, from the loop (never inside fetch_get or a curl callback that
+ * the caller is running). fetch frees fr after it returns: copy what must outlive it. */
 typedef void (*fetch_done_cb)(struct fetch_req *fr, void *arg);
 /* Runs in libuv's thread pool on a 2xx answer, before done: may read fr->http (body,
  * headers) and set fr->json; touches nothing the loop thread uses meanwhile. */
 typedef void (*fetch_decode_fn)(struct fetch_req *fr, void *arg);
+
+/* A group of requests with one lifetime (a repository session): fetch counts them, can
+ * cancel them together, and says when the last one has been handed over. */
+struct fetch_owner {
+	size_t pending; /* requests issued whose done callback has not returned yet */
+	bool cancelled;
+	/* pending fell to 0: called after the last done callback returned, or NULL */
+	void (*idle)(struct fetch_owner *o);
+	uint64_t attempts; /* HTTP attempts made for this owner, retries included */
+};
 
 struct fetch_req {
 	char *url;  /* owned */
 	char *etag; /* If-None-Match, owned, or NULL */
 	fetch_done_cb done;
 	void *arg;
+	struct fetch_owner *owner;
 	/* out, valid in done */
+	enum fetch_status status;
 	enum ghapi_answer answer;
-	bool aborted;    /* the miner is stopping; no answer */
-	bool stale;      /* aborted late: decoded after fetch_cancel ended its pass, whose
-			    counters must not be touched (a new pass may own them) */
 	int attempts;
 	int token;       /* index of the token the last attempt used */
 	struct http_req http;
-	json_t *json;    /* set by the decode step of a 2xx answer, or NULL; owned by the
-			    request */
+	json_t *json;    /* set by the decode step of a 2xx answer, or NULL; owned by fr */
 	/* private */
 	fetch_decode_fn decode;
-	unsigned generation;
 	uv_work_t work;
 	uint64_t not_before;
-	struct fetch_req *next, *prev;
+	TAILQ_ENTRY(fetch_req) link;
 	struct fetch *f;
 };
 
@@ -49,36 +67,39 @@ struct fetch_req {
 typedef void (*fetch_wait_cb)(void *arg, const char *reason, double until_epoch,
 			      double spread_s);
 
-/* tokens: ntokens borrowed strings (a pool: each request goes to the token with the most
- * budget). */
-struct fetch *fetch_new(uv_loop_t *loop, const char *const *tokens, int ntokens,
-			int max_in_flight,
-			int per_minute, int reserve, int max_retries, double timeout_s);
+struct fetch_config {
+	const char *const *tokens; /* borrowed; a pool: each request goes to the token with
+				      the most budget */
+	int ntokens;
+	int max_in_flight;
+	int per_minute;
+	int reserve;
+	int max_retries;
+	double timeout_s;
+	const char *origin; /* borrowed: only URLs on its scheme, host and port are fetched
+			       (they carry the token); any other ends at once with GA_FATAL */
+};
+
+/* NULL when libcurl cannot be set up. */
+struct fetch *fetch_new(uv_loop_t *loop, const struct fetch_config *cfg);
 void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg);
-/* Only URLs on api's scheme, host and port are fetched (they carry the token); any other
- * completes at once with GA_FATAL. api is borrowed. */
-void fetch_set_origin(struct fetch *f, const char *api);
-/* Queue a GET; url and etag are copied. done gets the final answer. */
-struct fetch_req *fetch_get(struct fetch *f, const char *url, const char *etag,
-			    fetch_done_cb done, void *arg);
-/* fetch_get whose 2xx body goes through decode(fr, arg) in libuv's thread pool before
- * done: parsing stays off the loop, which keeps the other transfers moving. */
-struct fetch_req *fetch_get_decoded(struct fetch *f, const char *url, const char *etag,
-				    fetch_decode_fn decode, fetch_done_cb done, void *arg);
-/* The same, ahead of every queued request: for listing pages, which make more work. */
-struct fetch_req *fetch_get_first(struct fetch *f, const char *url, const char *etag,
-				  fetch_decode_fn decode, fetch_done_cb done, void *arg);
-/* Free a request after its done callback (or inside it). */
-void fetch_req_free(struct fetch_req *fr);
-/* How many more requests the caller expects: lets the governor spread the budget. */
-void fetch_set_backlog(struct fetch *f, long backlog);
-/* Abort everything: queued and in-flight requests complete with aborted = true. */
+/* Queue a GET for owner; url and etag are copied. decode (or NULL) runs on a 2xx body in
+ * the thread pool, which keeps parsing off the loop. first: ahead of every queued request
+ * (listing pages, which make more work). done gets the final answer. */
+void fetch_get(struct fetch *f, struct fetch_owner *owner, const char *url, const char *etag,
+	       fetch_decode_fn decode, fetch_done_cb done, void *arg, bool first);
+/* How many more requests callers expect, added up over owners: lets the governor spread
+ * the budget. */
+void fetch_backlog_add(struct fetch *f, long delta);
+/* Cancel every request of owner (queued, in flight, being decoded): each completes with
+ * FETCH_CANCELLED; later gets of owner too. */
+void fetch_cancel_owner(struct fetch *f, struct fetch_owner *owner);
+/* Cancel everything, now and later: the process is stopping. */
 void fetch_stop(struct fetch *f);
-/* The same, but later requests are served again (watch mode drops a failing pass). */
-void fetch_cancel(struct fetch *f);
 struct governor *fetch_governor(struct fetch *f);
 const struct http_stats *fetch_http_stats(const struct fetch *f);
-/* Close handles; freed once the loop has run them closed. */
+/* Close handles; freed once the loop has run them closed and every decode returned. Call
+ * when no owner has requests pending. */
 void fetch_free(struct fetch *f);
 
 #endif

@@ -42,6 +42,8 @@ struct settings {
 	int max_retries;         /* default 5 */
 	double request_timeout;  /* seconds, default 30 */
 	bool quiet;              /* --quiet: no progress on stderr */
+	int repo_concurrency;    /* repositories mined at once; 0 = all */
+	unsigned *repo_lines;    /* parallel to repos: projects-file line, 0 for -s; or NULL */
 
 	bool show_help;
 	bool show_version;

@@ -3,6 +3,8 @@
 
 #include <math.h>
 
+#include "policy.h"
+
 void governor_init(struct governor *g, int ntokens, int max_in_flight, int per_minute,
 		   int reserve)
 {
@@ -70,7 +72,7 @@ enum governor_verdict governor_admit(struct governor *g, uint64_t now_ms, double
 		}
 		long u = usable(g, b);
 		if (u <= 0) {
-			double r = b->reset_epoch > 0 ? b->reset_epoch : now_epoch + 60;
+			double r = b->reset_epoch > 0 ? b->reset_epoch : now_epoch + POLICY_UNKNOWN_RESET_S;
 			if (earliest_reset == 0 || r < earliest_reset)
 				earliest_reset = r;
 			continue;
@@ -184,9 +186,9 @@ bool governor_secondary(struct governor *g, uint64_t now_ms, double retry_after)
 	if (retry_after >= 0) {
 		wait_s = retry_after;
 	} else {
-		wait_s = 60.0 * pow(2.0, g->strikes - 1);
-		if (wait_s > 900)
-			wait_s = 900;
+		wait_s = POLICY_SECONDARY_WAIT_S * pow(2.0, g->strikes - 1);
+		if (wait_s > POLICY_SECONDARY_WAIT_CAP_S)
+			wait_s = POLICY_SECONDARY_WAIT_CAP_S;
 	}
 	uint64_t until = now_ms + (uint64_t)(wait_s * 1000.0);
 	if (until > g->pause_until)
@@ -219,8 +221,8 @@ long governor_budget_left(const struct governor *g)
 
 uint64_t governor_backoff_ms(int attempt, double jitter01)
 {
-	double base = 1000.0 * pow(2.0, attempt > 1 ? attempt - 1 : 0);
-	if (base > 60000)
-		base = 60000;
+	double base = POLICY_BACKOFF_BASE_MS * pow(2.0, attempt > 1 ? attempt - 1 : 0);
+	if (base > POLICY_BACKOFF_CAP_MS)
+		base = POLICY_BACKOFF_CAP_MS;
 	return (uint64_t)(base * (0.5 + jitter01));
 }

@@ -1,6 +1,6 @@
-/* miner.c - one mining session: the loop, its signals and timers, the once-per-iteration
- * journal fsync, folding the journal into the CSV, repository after repository, and watch
- * mode (a pass every interval, or at once on SIGUSR1). */
+/* miner.c - the orchestrator: one engine and one store for the process, a session per
+ * repository (several at once), the sinks they report to, signals, watch mode, and the
+ * only place where outcomes become exit codes. */
 #include "miner.h"
 
 #include <inttypes.h>
@@ -9,157 +9,201 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ghapi.h"
+#include "engine.h"
 #include "msg.h"
 #include "ndjson.h"
+#include "policy.h"
 #include "progress.h"
 #include "session.h"
+#include "store.h"
+#include "summary.h"
 #include "util.h"
 
-static void pass_start(struct session *m);
-static void miner_finish(struct session *m);
+/* One repository of the run, across passes. */
+struct repo_slot {
+	struct miner *mn;
+	const struct repo_ref *repo;
+	struct session *s;            /* this pass's session, or NULL */
+	struct session_sink ndjson, self;
+	struct session_summary sum;   /* of the last pass */
+	bool done;                    /* this pass is over for it */
+	uint64_t first_row_ms;        /* when its first run was streamed, 0 = not yet */
+};
+
+struct miner {
+	const struct settings *s;
+	uv_loop_t loop;
+	struct engine e;
+	struct store st;
+	struct repo_slot *slots;
+	size_t nslots, next_slot, active, ndone;
+	uv_signal_t sig_int, sig_term, sig_usr1;
+	uv_timer_t watch_timer, progress_timer;
+	struct engine_call reap_call;
+	int exit_code;
+	int stop_signal;
+	bool fatal;       /* stop everything: no new session, no new pass */
+	bool busy;        /* a pass is under way */
+	bool finished;
+	int passes;
+	double pass_started, last_ok;
+	uint64_t started_ms;
+	json_t *summary;  /* the last pass's, per repository */
+};
+
+static void pass_start(struct miner *mn);
+static void miner_finish(struct miner *mn);
 
 /* Keep the most telling exit code: a fatal cause beats "partial". */
-void session_set_exit(struct session *m, int code)
+static void set_exit(struct miner *mn, int code)
 {
-	if (m->exit_code == EXIT_OK || m->exit_code == EXIT_PARTIAL)
-		m->exit_code = code;
-}
-
-static void pass_done(struct session *m);
-
-void session_fatal(struct session *m, int code)
-{
-	session_set_exit(m, code);
-	if (m->s->watch_interval > 0 && code == EXIT_NETWORK && !m->stop_signal && !m->finishing) {
-		/* Watch mode outlives an unreachable API: drop the pass, try at the next one. */
-		fetch_cancel(m->f);
-		m->phase = 0;
-		free(m->days);
-		m->days = NULL;
-		pass_done(m);
+	if (code == EXIT_OK)
 		return;
-	}
-	fetch_stop(m->f);
-	miner_finish(m);
+	if (mn->exit_code == EXIT_OK || mn->exit_code == EXIT_PARTIAL)
+		mn->exit_code = code;
 }
 
-int session_report_failure(struct session *m, struct fetch_req *fr, const char *what)
+static int exit_code_of(const struct miner *mn, enum session_failure f)
 {
-	struct http_req *h = &fr->http;
-	char *gh = ghapi_error_message(h->body.data);
-	const char *sep = gh ? ": " : "", *ghs = gh ? gh : "";
-	int code = EXIT_PARTIAL;
-	switch (fr->answer) {
-	case GA_AUTH:
-		msg_error("authentication failed: check GITHUB_TOKEN (GitHub answered 401%s%s)", sep,
-			  ghs);
-		ndjson_error("authentication failed: check GITHUB_TOKEN");
-		code = EXIT_AUTH;
-		break;
-	case GA_NOT_FOUND:
-		msg_error("repository '%s' not found, or not visible with this token: check the URL "
-			  "and the token's access", m->repo->full_name);
-		ndjson_error("repository '%s' not found", m->repo->full_name);
-		code = EXIT_AUTH;
-		break;
-	case GA_RETRY:
-		if (h->status == 0) {
-			msg_error("cannot reach %s while %s: %s (after %d attempts); check the network "
-				  "or --api-url, then run again to resume", m->s->api_url, what,
-				  h->errbuf, fr->attempts);
-			ndjson_error("cannot reach %s: %s", m->s->api_url, h->errbuf);
-			code = EXIT_NETWORK;
-			break;
+	switch (f) {
+	case SF_NONE:
+	case SF_CANCELLED:
+		return EXIT_OK;
+	case SF_PARTIAL:
+		return EXIT_PARTIAL;
+	case SF_NOT_FOUND:
+		/* One repository that is not there is the user's whole request: an error. Among
+		 * several, the others were mined: partial. */
+		return mn->nslots == 1 ? EXIT_AUTH : EXIT_PARTIAL;
+	case SF_NETWORK:
+		return EXIT_NETWORK;
+	case SF_AUTH:
+		return EXIT_AUTH;
+	case SF_IO:
+		return EXIT_IO;
+	}
+	return EXIT_PARTIAL;
+}
+
+/* Stop every session of the pass; each reports done once its requests are back. */
+static void stop_all(struct miner *mn, enum session_failure why)
+{
+	for (size_t i = 0; i < mn->nslots; i++)
+		if (mn->slots[i].s)
+			session_stop(mn->slots[i].s, why);
+}
+
+/* ---- sinks ------------------------------------------------------------------------- */
+
+static void ndjson_on_message(void *arg, struct session *s, const char *type, json_t *data,
+			      const char *text)
+{
+	(void)arg;
+	(void)s;
+	if (data)
+		ndjson_emit(type, json_incref(data));
+	else
+		ndjson_emit_text(type, text);
+}
+
+/* The last progress line of a phase stays on screen: only when one repository is mined
+ * (several share one aggregated line). */
+static void phase_line(struct miner *mn, struct session *s, int phase)
+{
+	struct progress_view v;
+	if (mn->nslots != 1)
+		return;
+	session_progress(s, phase, &v);
+	if (v.total > 0)
+		progress_show(&v);
+	progress_done();
+}
+
+static void self_on_message(void *arg, struct session *s, const char *type, json_t *data,
+			    const char *text)
+{
+	struct repo_slot *slot = arg;
+	(void)text;
+	if (!strcmp(type, "runs_page") && !slot->first_row_ms &&
+	    json_array_size(json_object_get(data, "runs")))
+		slot->first_row_ms = time_mono_ms();
+	if (!strcmp(type, "status") &&
+	    !strcmp(json_string_value(json_object_get(data, "stage")), "runs_collected"))
+		phase_line(slot->mn, s, 1);
+}
+
+static void reap(void *arg);
+
+static void self_on_done(void *arg, struct session *s)
+{
+	struct repo_slot *slot = arg;
+	struct miner *mn = slot->mn;
+	const struct session_summary *sum = session_summary(s);
+	if (sum->jobs_collected + sum->jobs_failed)
+		phase_line(mn, s, 2);
+	slot->sum = *sum;
+	slot->done = true;
+	set_exit(mn, exit_code_of(mn, sum->failure));
+	if (sum->failure == SF_AUTH || sum->failure == SF_IO ||
+	    (sum->failure == SF_NETWORK && !mn->stop_signal)) {
+		/* The token or the disk is gone, or the API unreachable: the others would meet
+		 * the same. Watch mode drops only the pass for an unreachable API. */
+		if (!(sum->failure == SF_NETWORK && mn->s->watch_interval > 0))
+			mn->fatal = true;
+		stop_all(mn, SF_CANCELLED);
+	}
+	/* Freed from the loop, after every subscriber heard. */
+	engine_defer(&mn->e, &mn->reap_call, reap, mn);
+}
+
+/* ---- passes ------------------------------------------------------------------------ */
+
+static size_t concurrency(const struct miner *mn)
+{
+	int c = mn->s->repo_concurrency;
+	return c > 0 ? (size_t)c : mn->nslots;
+}
+
+static void slot_start(struct miner *mn, struct repo_slot *slot)
+{
+	slot->done = false;
+	memset(&slot->sum, 0, sizeof(slot->sum));
+	slot->s = session_new(&mn->e, &mn->st, mn->s, slot->repo);
+	slot->ndjson = (struct session_sink){.on_message = ndjson_on_message};
+	slot->self = (struct session_sink){.on_message = self_on_message,
+					   .on_done = self_on_done, .arg = slot};
+	session_subscribe(slot->s, &slot->ndjson);
+	session_subscribe(slot->s, &slot->self);
+	mn->active++;
+	session_start(slot->s);
+}
+
+/* Start sessions while the concurrency allows. */
+static void feed(struct miner *mn)
+{
+	while (!mn->fatal && !mn->stop_signal && mn->next_slot < mn->nslots &&
+	       mn->active < concurrency(mn))
+		slot_start(mn, &mn->slots[mn->next_slot++]);
+}
+
+static void summarise(struct miner *mn);
+static void pass_done(struct miner *mn);
+
+static void reap(void *arg)
+{
+	struct miner *mn = arg;
+	for (size_t i = 0; i < mn->nslots; i++) {
+		struct repo_slot *slot = &mn->slots[i];
+		if (slot->s && slot->done) {
+			session_free(slot->s);
+			slot->s = NULL;
+			mn->active--;
+			mn->ndone++;
 		}
-		/* fall through */
-	default:
-		msg_error("%s failed: HTTP %ld after %d attempts%s%s", what, h->status, fr->attempts,
-			  sep, ghs);
-		ndjson_error("%s failed: HTTP %ld%s%s", what, h->status, sep, ghs);
-		break;
 	}
-	free(gh);
-	return code;
-}
-
-/* Fold the journal into the CSV: one durable rewrite. 0, or -1 (the journal is kept). */
-int session_fold(struct session *m)
-{
-	if (journal_sync(&m->j) != 0)
-		return -1;
-	if (m->j.entries == 0)
-		return 0;
-	if (csvstore_rewrite(&m->cs, journal_patch, &m->j) != 0)
-		return -1;
-	if (journal_clear(&m->j) != 0)
-		return -1;
-	/* Geometric batching: the next fold waits until the journal holds four times the
-	 * CSV, so the CSV grows about fivefold between rewrites and all the rewrites of a pass
-	 * add up to about 1.25 times the final size. */
-	uint64_t grown = (uint64_t)m->cs.size * 4;
-	m->fold_at = grown > m->fold_min ? grown : m->fold_min;
-	return 0;
-}
-
-void session_save_state(struct session *m)
-{
-	/* What the state proves may rest on journaled updates of known runs: those reach the
-	 * disk first, or the state is not saved. */
-	if (journal_sync(&m->j) != 0)
-		return;
-	/* The state only saves requests: failing to write it is worth a warning, not a stop. */
-	if (syncstate_save(&m->st) != 0)
-		msg_warn("the sync state was not saved: the next run lists more than it needs");
-	m->state_saved_ms = time_mono_ms();
-	m->state_dirty = false;
-}
-
-static void on_sync_check(uv_check_t *h)
-{
-	struct session *m = h->data;
-	if (m->j.pending.len && journal_sync(&m->j) != 0) {
-		session_fatal(m, EXIT_IO);
-		return;
-	}
-	if (m->fold_soon && !m->finishing) {
-		m->fold_soon = false;
-		if (m->j.entries && session_fold(m) != 0)
-			session_fatal(m, EXIT_IO);
-	}
-}
-
-void session_progress(struct session *m)
-{
-	struct progress_view v = {.repo = m->repo ? m->repo->full_name : "", .budget = -1};
-	const struct governor *g;
-	uint64_t now = time_mono_ms();
-	double secs = (double)(now - m->phase_start_ms) / 1000.0;
-	if (!m->phase || !m->f)
-		return;
-	g = fetch_governor(m->f);
-	if (m->phase == 1) {
-		/* Runs listed out of the listing's total_count: windows make the page count
-		 * unknowable in advance, the runs are not. */
-		v.what = "listed";
-		v.done = m->collected + m->known;
-		v.total = m->runs_total > v.done ? m->runs_total : v.done;
-	} else {
-		v.what = "runs";
-		v.done = (long)m->processed;
-		v.total = (long)m->ntodo;
-	}
-	/* Over less than a second a rate says nothing (60 runs in 1 ms is not 60,000/s). */
-	v.rate = secs >= 1 ? (double)v.done / secs : 0;
-	v.budget = governor_budget_left(g);
-	if (g->pause_until > now)
-		v.wait_s = (double)(g->pause_until - now) / 1000.0;
-	progress_show(&v);
-}
-
-static void on_progress_timer(uv_timer_t *t)
-{
-	session_progress(t->data);
+	feed(mn);
+	if (mn->active == 0 && mn->busy)
+		pass_done(mn);
 }
 
 static void on_watch_timer(uv_timer_t *t)
@@ -167,68 +211,103 @@ static void on_watch_timer(uv_timer_t *t)
 	pass_start(t->data);
 }
 
-static void pass_done(struct session *m)
+static void pass_start(struct miner *mn)
 {
-	m->busy = false;
-	if (m->s->watch_interval <= 0 || m->exit_code == EXIT_AUTH || m->exit_code == EXIT_IO) {
-		miner_finish(m);
+	if (mn->busy || mn->fatal || mn->stop_signal)
 		return;
+	uv_timer_stop(&mn->watch_timer);
+	mn->busy = true;
+	mn->passes++;
+	mn->pass_started = time_now();
+	mn->next_slot = mn->ndone = 0;
+	if (mn->passes > 1)
+		ndjson_status("refreshing", "pass %d: checking for new and changed runs", mn->passes);
+	feed(mn);
+}
+
+/* Watch mode: say how the pass went and wait for the next. */
+static void watch_next(struct miner *mn)
+{
+	double now = time_now(), took = now - mn->pass_started;
+	long new_runs = 0, updated = 0, jobs = 0;
+	for (size_t i = 0; i < mn->nslots; i++) {
+		new_runs += mn->slots[i].sum.new_runs;
+		updated += mn->slots[i].sum.updated_runs;
+		jobs += (long)mn->slots[i].sum.jobs_collected;
 	}
-	/* Watch mode: a failing pass is retried at the next interval. */
-	double now = time_now(), took = now - m->pass_started;
-	if (m->exit_code == EXIT_OK)
-		m->last_ok = now;
+	if (mn->exit_code == EXIT_OK)
+		mn->last_ok = now;
+	double age = mn->last_ok > 0 ? now - mn->last_ok : -1.0;
 	ndjson_emit("status", json_pack(
 		"{s:o, s:s, s:i, s:I, s:I, s:I, s:f, s:b}", "message",
 		json_sprintf("pass %d %s in %.1f s: %ld new runs, %ld changed, jobs of %ld runs; "
 			     "data %.0f s old; next pass in %.0f s (SIGUSR1 refreshes at once)",
-			     m->passes, m->exit_code ? "failed" : "done", took, m->pass_new,
-			     m->pass_updated, m->pass_jobs, m->last_ok > 0 ? now - m->last_ok : -1.0,
-			     m->s->watch_interval),
-		"stage", "watching", "pass", m->passes, "new_runs", (json_int_t)m->pass_new,
-		"updated_runs", (json_int_t)m->pass_updated, "jobs_collected",
-		(json_int_t)m->pass_jobs, "data_age_s", m->last_ok > 0 ? now - m->last_ok : -1.0,
-		"ok", m->exit_code == EXIT_OK));
+			     mn->passes, mn->exit_code ? "failed" : "done", took, new_runs, updated,
+			     jobs, age, mn->s->watch_interval),
+		"stage", "watching", "pass", mn->passes, "new_runs", (json_int_t)new_runs,
+		"updated_runs", (json_int_t)updated, "jobs_collected", (json_int_t)jobs,
+		"data_age_s", age, "ok", mn->exit_code == EXIT_OK));
 	msg_info("pass %d %s: %ld new runs, %ld changed; next in %.0f s (kill -USR1 %ld "
-		 "refreshes now)", m->passes, m->exit_code ? "failed" : "done", m->pass_new,
-		 m->pass_updated, m->s->watch_interval, (long)getpid());
-	m->exit_code = EXIT_OK;
-	uv_timer_start(&m->watch_timer, on_watch_timer, (uint64_t)(m->s->watch_interval * 1000), 0);
+		 "refreshes now)", mn->passes, mn->exit_code ? "failed" : "done", new_runs, updated,
+		 mn->s->watch_interval, (long)getpid());
+	mn->exit_code = EXIT_OK;
+	uv_timer_start(&mn->watch_timer, on_watch_timer, (uint64_t)(mn->s->watch_interval * 1000),
+		       0);
 }
 
-void session_repo_done(struct session *m)
+static void pass_done(struct miner *mn)
 {
-	if (m->finishing)
-		return;
-	m->pass_new += m->collected;
-	m->pass_updated += m->updated;
-	m->pass_jobs += (long)m->collected_jobs;
-	m->repo_i++;
-	if (m->repo_i >= m->s->nrepos) {
-		pass_done(m);
-		return;
+	struct error err = {0};
+	mn->busy = false;
+	/* Every result of the pass into the CSV: one rewrite. */
+	if (!mn->st.failed && store_fold(&mn->st, &err) != 0) {
+		msg_error("%s", err.msg);
+		set_exit(mn, EXIT_IO);
+		mn->fatal = true;
 	}
-	phase1_start(m);
+	summarise(mn);
+	if (mn->s->watch_interval <= 0 || mn->fatal || mn->stop_signal)
+		miner_finish(mn);
+	else
+		watch_next(mn);
 }
 
-static void pass_start(struct session *m)
+
+/* csv_updated for each repository whose jobs went into the CSV, then the summary on
+ * stderr and in a status line. */
+static void summarise(struct miner *mn)
 {
-	if (m->busy || m->finishing)
-		return;
-	uv_timer_stop(&m->watch_timer);
-	m->busy = true;
-	m->passes++;
-	m->pass_started = time_now();
-	m->pass_new = m->pass_updated = m->pass_jobs = 0;
-	m->repo_i = 0;
-	if (m->passes > 1)
-		ndjson_status("refreshing", "pass %d: checking for new and changed runs", m->passes);
-	phase1_start(m);
+	size_t n = 0;
+	struct summary_row *rows = xcalloc(mn->nslots + 1, sizeof(*rows));
+	for (size_t i = 0; i < mn->nslots; i++) {
+		struct repo_slot *slot = &mn->slots[i];
+		if (!slot->done)
+			continue;
+		if (slot->sum.jobs_collected && !mn->st.failed)
+			ndjson_emit("csv_updated",
+				    json_pack("{s:o, s:s, s:s}", "message",
+					      json_sprintf("CSV file updated with jobs of %zu runs",
+							   slot->sum.jobs_collected),
+					      "file_path", mn->s->output_csv, "repo",
+					      slot->repo->full_name));
+		rows[n].repo = slot->repo->full_name;
+		rows[n].line = mn->s->repo_lines ? mn->s->repo_lines[i] : 0;
+		rows[n].sum = &slot->sum;
+		rows[n].first_row_s = slot->first_row_ms
+					      ? (double)(slot->first_row_ms - mn->started_ms) / 1000.0
+					      : -1;
+		n++;
+	}
+	if (n > 1 || (n == 1 && rows[0].sum->failure > SF_CANCELLED))
+		summary_print(rows, n);
+	json_decref(mn->summary);
+	mn->summary = summary_json(rows, n);
+	free(rows);
 }
 
 static void on_wait(void *arg, const char *reason, double until, double spread_s)
 {
-	struct session *m = arg;
+	struct miner *mn = arg;
 	double secs = until - time_now();
 	char text[256];
 	if (secs < 0)
@@ -244,159 +323,182 @@ static void on_wait(void *arg, const char *reason, double until, double spread_s
 	msg_info("%s", text);
 	/* Every request held for a while (not one token of a pool): a good moment to bring
 	 * the CSV up to date. */
-	if (spread_s <= 0 && fetch_governor(m->f)->pause_until > time_mono_ms() + 5000)
-		m->fold_soon = true;
+	if (spread_s <= 0 &&
+	    fetch_governor(mn->e.fetch)->pause_until > time_mono_ms() + POLICY_FOLD_ON_WAIT_MS)
+		store_fold_soon(&mn->st);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+static void on_store_error(void *arg, const struct error *e)
 {
-	struct session *m = h->data;
-	if (signum == SIGUSR1) {
-		if (m->busy) {
-			msg_info("SIGUSR1: a pass is already under way");
-		} else {
-			msg_info("SIGUSR1: refreshing now");
-			pass_start(m);
+	struct miner *mn = arg;
+	msg_error("%s; free some space or choose another file with -o", e->msg);
+	ndjson_error("%s", e->msg);
+	set_exit(mn, EXIT_IO);
+	mn->fatal = true;
+	stop_all(mn, SF_IO);
+}
+
+/* ---- progress ---------------------------------------------------------------------- */
+
+static void on_progress_timer(uv_timer_t *t)
+{
+	struct miner *mn = t->data;
+	struct progress_view v = {0}, one;
+	int phase = 0;
+	if (mn->nslots == 1) {
+		if (mn->slots[0].s && (phase = session_phase(mn->slots[0].s))) {
+			session_progress(mn->slots[0].s, phase, &v);
+			progress_show(&v);
 		}
 		return;
 	}
-	if (m->stop_signal) {
+	/* Several repositories: one line over them all, the runs whose jobs are done. */
+	v.what = "runs";
+	v.budget = governor_budget_left(fetch_governor(mn->e.fetch));
+	v.repos_total = (int)mn->nslots;
+	v.repos_done = (int)mn->ndone;
+	for (size_t i = 0; i < mn->nslots; i++) {
+		if (!mn->slots[i].s)
+			continue;
+		session_progress(mn->slots[i].s, 2, &one);
+		v.done += one.done;
+		v.total += one.total;
+		v.rate += one.rate;
+		v.wait_s = one.wait_s;
+	}
+	if (mn->busy)
+		progress_show(&v);
+}
+
+/* ---- signals and the end ----------------------------------------------------------- */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct miner *mn = h->data;
+	if (signum == SIGUSR1) {
+		if (mn->busy) {
+			msg_info("SIGUSR1: a pass is already under way");
+		} else {
+			msg_info("SIGUSR1: refreshing now");
+			pass_start(mn);
+		}
+		return;
+	}
+	if (mn->stop_signal) {
 		/* A second signal: the user insists. Journaled results are already durable. */
 		msg_warn("second signal: exiting now; run again to resume");
 		_exit(signum == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM);
 	}
-	m->stop_signal = signum;
+	mn->stop_signal = signum;
 	msg_warn("%s received: stopping (saving what was collected); send it again to exit at "
 		 "once", signum == SIGINT ? "SIGINT" : "SIGTERM");
-	m->exit_code = signum == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
-	fetch_stop(m->f);
-	miner_finish(m);
+	mn->exit_code = signum == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
+	stop_all(mn, SF_CANCELLED);
+	engine_stop(&mn->e);
+	if (!mn->busy)
+		miner_finish(mn);
 }
 
-static void miner_finish(struct session *m)
+static void miner_finish(struct miner *mn)
 {
-	if (m->finishing)
+	if (mn->finished)
 		return;
-	m->finishing = true;
-	if (m->state_dirty)
-		session_save_state(m);
-	if (session_fold(m) != 0)
-		session_set_exit(m, EXIT_IO);
-	free(m->todo);
-	free(m->refresh);
-	free(m->days);
-	m->todo = m->refresh = m->days = NULL;
-	if (m->stop_signal)
+	mn->finished = true;
+	if (mn->stop_signal) {
+		mn->exit_code = mn->stop_signal == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
 		ndjson_status("interrupted", "interrupted by %s: what was collected is saved; run "
-			      "again to resume", m->stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-	else if (m->exit_code == EXIT_OK)
-		ndjson_status("completed", "collection completed");
-	else
-		ndjson_status("error", "collection ended with errors (exit code %d)", m->exit_code);
-	const struct http_stats *st = fetch_http_stats(m->f);
+			      "again to resume", mn->stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+	} else if (mn->exit_code == EXIT_OK) {
+		ndjson_emit("status", json_pack("{s:s, s:s, s:O}", "message",
+						"collection completed", "stage", "completed",
+						"repos", mn->summary));
+	} else {
+		ndjson_emit("status", json_pack("{s:o, s:s, s:O}", "message",
+						json_sprintf("collection ended with errors (exit code "
+							     "%d)", mn->exit_code),
+						"stage", "error", "repos", mn->summary));
+	}
+	const struct http_stats *hs = fetch_http_stats(mn->e.fetch);
 	msg_info("done: %" PRIu64 " requests, at most %d in flight; wrote %" PRIu64 " bytes "
-		 "(%d rewrites) for a %lld-byte CSV '%s'", st->requests, st->max_in_flight,
-		 m->cs.bytes_written + m->j.bytes_written, m->cs.rewrites, (long long)m->cs.size,
-		 m->s->output_csv);
-	fetch_free(m->f);
-	m->f = NULL;
-	uv_close((uv_handle_t *)&m->sig_int, NULL);
-	uv_close((uv_handle_t *)&m->sig_term, NULL);
-	uv_close((uv_handle_t *)&m->sig_usr1, NULL);
-	uv_close((uv_handle_t *)&m->sync_check, NULL);
-	uv_close((uv_handle_t *)&m->watch_timer, NULL);
-	uv_close((uv_handle_t *)&m->progress_timer, NULL);
+		 "(%d rewrites) for a %lld-byte CSV '%s'", hs->requests, hs->max_in_flight,
+		 mn->st.cs.bytes_written + mn->st.j.bytes_written, mn->st.cs.rewrites,
+		 (long long)mn->st.cs.size, mn->s->output_csv);
+	engine_close(&mn->e);
+	uv_close((uv_handle_t *)&mn->sig_int, NULL);
+	uv_close((uv_handle_t *)&mn->sig_term, NULL);
+	uv_close((uv_handle_t *)&mn->sig_usr1, NULL);
+	uv_close((uv_handle_t *)&mn->watch_timer, NULL);
+	uv_close((uv_handle_t *)&mn->progress_timer, NULL);
+	store_close(&mn->st);
 	progress_done();
+}
+
+static void handles_init(struct miner *mn)
+{
+	uv_signal_init(&mn->loop, &mn->sig_int);
+	uv_signal_init(&mn->loop, &mn->sig_term);
+	uv_signal_init(&mn->loop, &mn->sig_usr1);
+	mn->sig_int.data = mn->sig_term.data = mn->sig_usr1.data = mn;
+	uv_signal_start(&mn->sig_int, on_signal, SIGINT);
+	uv_signal_start(&mn->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&mn->sig_usr1, on_signal, SIGUSR1);
+	uv_timer_init(&mn->loop, &mn->watch_timer);
+	mn->watch_timer.data = mn;
+	uv_timer_init(&mn->loop, &mn->progress_timer);
+	mn->progress_timer.data = mn;
+	progress_init(mn->s->quiet);
+	if (progress_interval() > 0) {
+		uint64_t every = (uint64_t)(progress_interval() * 1000);
+		uv_timer_start(&mn->progress_timer, on_progress_timer, every, every);
+		/* The progress line must not keep an idle watch loop awake. */
+		uv_unref((uv_handle_t *)&mn->progress_timer);
+	}
 }
 
 int miner_run(const struct settings *s)
 {
-	struct session m = {0};
-	uv_loop_t loop;
+	struct miner *mn = xcalloc(1, sizeof(*mn));
+	struct error err = {0};
 	int rc;
-	m.s = s;
-	m.loop = &loop;
-	/* Below 32 MB a journal is folded only at the end of a repository or during a long
-	 * rate-limit wait: a fold stalls the loop, and a small journal costs nothing to keep.
-	 * GHAMINER_FOLD_MIN lowers the floor for the tests that exercise intermediate folds. */
-	m.fold_min = 32u << 20;
-	if (getenv("GHAMINER_FOLD_MIN"))
-		m.fold_min = strtoull(getenv("GHAMINER_FOLD_MIN"), NULL, 10);
-	m.fold_at = m.fold_min;
-	syncstate_token_id(s->ntokens ? s->tokens[0] : "", m.token_id);
-	if (uv_loop_init(&loop) != 0) {
+	mn->s = s;
+	mn->started_ms = time_mono_ms();
+	if (uv_loop_init(&mn->loop) != 0) {
 		msg_error("cannot start the event loop");
+		free(mn);
 		return EXIT_IO;
 	}
-	rc = csvstore_open(&m.cs, s->output_csv);
-	if (rc)
-		goto out_csv;
-	rc = journal_open(&m.j, s->output_csv);
-	if (rc)
-		goto out_journal;
-	syncstate_load(&m.st, s->output_csv);
-	if (m.cs.repaired && m.st.nl) {
-		/* The torn row's run may lie in a range a pass proved: prove everything again
-		 * (pages only; the jobs already collected are kept). */
-		msg_warn("the sync state is reset after the repair: this run lists every run again");
-		for (size_t i = 0; i < m.st.nl; i++)
-			sync_clear(&m.st.l[i]);
+	if (store_open(&mn->st, &mn->loop, s->output_csv, s->ntokens ? s->tokens[0] : NULL,
+		       &err) != 0) {
+		rc = EXIT_IO;
+		goto out;
 	}
-	/* Results an interrupted process journaled go into the CSV before anything else. */
-	if (m.j.entries) {
-		msg_info("folding %zu journaled results of an earlier run into '%s'", m.j.entries,
-			 s->output_csv);
-		if (session_fold(&m) != 0) {
-			rc = EXIT_IO;
-			goto out_journal;
-		}
-	}
+	store_on_events(&mn->st, on_store_error, NULL, mn);
 	if (s->ntokens > GOVERNOR_MAX_TOKENS)
 		msg_warn("%zu tokens given: only the first %d are used", s->ntokens,
 			 GOVERNOR_MAX_TOKENS);
-	m.f = fetch_new(&loop, (const char *const *)s->tokens, (int)s->ntokens, s->max_in_flight,
-			s->requests_per_minute, s->budget_reserve, s->max_retries,
-			s->request_timeout);
-	if (!m.f) {
-		msg_error("cannot initialise libcurl");
+	if (engine_init(&mn->e, &mn->loop, s, &err) != 0) {
+		msg_error("%s", err.msg);
+		store_close(&mn->st);
 		rc = EXIT_IO;
-		goto out_journal;
+		goto out;
 	}
-	fetch_on_wait(m.f, on_wait, &m);
-	fetch_set_origin(m.f, s->api_url);
-	uv_signal_init(&loop, &m.sig_int);
-	uv_signal_init(&loop, &m.sig_term);
-	uv_signal_init(&loop, &m.sig_usr1);
-	m.sig_int.data = m.sig_term.data = m.sig_usr1.data = &m;
-	uv_signal_start(&m.sig_int, on_signal, SIGINT);
-	uv_signal_start(&m.sig_term, on_signal, SIGTERM);
-	uv_signal_start(&m.sig_usr1, on_signal, SIGUSR1);
-	uv_check_init(&loop, &m.sync_check);
-	m.sync_check.data = &m;
-	uv_check_start(&m.sync_check, on_sync_check);
-	uv_timer_init(&loop, &m.watch_timer);
-	m.watch_timer.data = &m;
-	uv_timer_init(&loop, &m.progress_timer);
-	m.progress_timer.data = &m;
-	progress_init(s->quiet);
-	if (progress_interval() > 0) {
-		uint64_t every = (uint64_t)(progress_interval() * 1000);
-		uv_timer_start(&m.progress_timer, on_progress_timer, every, every);
-		/* The progress line must not keep an idle watch loop awake. */
-		uv_unref((uv_handle_t *)&m.progress_timer);
+	fetch_on_wait(mn->e.fetch, on_wait, mn);
+	mn->nslots = s->nrepos;
+	mn->slots = xcalloc(mn->nslots + 1, sizeof(*mn->slots));
+	for (size_t i = 0; i < mn->nslots; i++) {
+		mn->slots[i].mn = mn;
+		mn->slots[i].repo = &s->repos[i];
 	}
-
-	pass_start(&m);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	rc = m.exit_code;
-out_journal:
-	free(m.top_url);
-	syncstate_release(&m.st);
-	journal_close(&m.j);
-out_csv:
-	csvstore_close(&m.cs);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	if (uv_loop_close(&loop) != 0)
+	handles_init(mn);
+	pass_start(mn);
+	uv_run(&mn->loop, UV_RUN_DEFAULT);
+	rc = mn->exit_code;
+out:
+	uv_run(&mn->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&mn->loop) != 0)
 		msg_warn("event loop closed with handles still open");
+	json_decref(mn->summary);
+	free(mn->slots);
+	free(mn);
 	return rc;
 }

@@ -1,16 +1,15 @@
 /* phase2.c - one jobs request per run lacking job details, fanned out concurrently under
- * the governor. Each result is journaled (durable within the loop iteration), streamed as
- * a run_jobs line, and folded into the CSV's total_jobs/job_details columns in batches. */
+ * the governor. Each result is journaled (durable within the loop iteration), sent as a
+ * run_jobs message, and folded into the CSV's total_jobs/job_details columns in batches. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ghapi.h"
 #include "msg.h"
-#include "ndjson.h"
-#include "progress.h"
+#include "policy.h"
 #include "record.h"
-#include "session.h"
+#include "session_int.h"
 #include "util.h"
 
 struct jobs_task {
@@ -20,7 +19,7 @@ struct jobs_task {
 	/* set by decode_jobs in the thread pool, read on the loop once the page is done */
 	int page_jobs;   /* jobs on the last page, or -1: not a jobs answer */
 	char *next;      /* the next page's URL, or NULL */
-	char *text;      /* details as the CSV cell and NDJSON hold them, after the last page */
+	char *text;      /* details as the CSV cell and messages hold them, after the last page */
 };
 
 static void task_free(struct jobs_task *t)
@@ -37,46 +36,34 @@ static int cmp_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-static void progress(struct session *m, int64_t run_id)
+static void job_progress(struct session *m, int64_t run_id)
 {
 	char id[32];
-	if (m->processed % 10 == 0 || m->processed == m->ntodo) {
+	if (m->processed % POLICY_JOB_PROGRESS_EVERY == 0 || m->processed == m->ntodo) {
 		snprintf(id, sizeof(id), "%" PRId64, run_id);
-		ndjson_emit("job_progress", json_pack("{s:I, s:I, s:s}", "processed",
-						      (json_int_t)m->processed, "total",
-						      (json_int_t)m->ntodo, "current_run_id", id));
+		session_emit(m, "job_progress", json_pack("{s:I, s:I, s:s}", "processed",
+							  (json_int_t)m->processed, "total",
+							  (json_int_t)m->ntodo, "current_run_id", id));
 	}
 }
 
 static void done(struct session *m)
 {
-	if (m->ntodo) {
-		session_progress(m);
-		progress_done();
-	}
-	m->phase = 0;
-	if (session_fold(m) != 0) {
-		session_set_exit(m, EXIT_IO);
-	} else if (m->ntodo) {
-		ndjson_emit("csv_updated",
-			    json_pack("{s:o, s:s}", "message",
-				      json_sprintf("CSV file updated with jobs of %zu runs",
-						   m->collected_jobs),
-				      "file_path", m->s->output_csv));
-	}
 	if (m->ntodo)
 		msg_info("%s: jobs of %zu runs collected in %.1f s%s", m->repo->full_name,
-			 m->collected_jobs, (double)(time_mono_ms() - m->phase_start_ms) / 1000.0,
-			 m->failed ? " (some failed: run again to retry)" : "");
-	if (m->failed) {
-		ndjson_error("jobs of %zu runs of %s could not be collected; run again to retry",
-			     m->failed, m->repo->full_name);
-		session_set_exit(m, EXIT_PARTIAL);
+			 m->sum.jobs_collected,
+			 (double)(time_mono_ms() - m->phase_start_ms) / 1000.0,
+			 m->sum.jobs_failed ? " (some failed: run again to retry)" : "");
+	if (m->sum.jobs_failed) {
+		session_error(m, "jobs of %zu runs of %s could not be collected; run again to retry",
+			      m->sum.jobs_failed, m->repo->full_name);
+		session_fail(m, SF_PARTIAL, "jobs of %zu runs could not be collected",
+			     m->sum.jobs_failed);
 	}
-	session_repo_done(m);
+	session_finish(m);
 }
 
-/* The run_jobs line, around the details text formatted once in the thread pool. */
+/* The run_jobs message, around the details text formatted once in the thread pool. */
 static void emit_run_jobs(struct session *m, struct jobs_task *t, size_t n)
 {
 	struct buf data;
@@ -92,14 +79,14 @@ static void emit_run_jobs(struct session *m, struct jobs_task *t, size_t n)
 	buf_appends(&data, mid);
 	buf_appends(&data, t->text);
 	buf_append(&data, "}", 2); /* with the terminating NUL */
-	ndjson_emit_text("run_jobs", data.data);
+	session_emit_text(m, "run_jobs", data.data);
 	buf_release(&data);
 	free(repo);
 }
 
 static void task_finish(struct session *m, struct jobs_task *t, bool ok)
 {
-	uint64_t *value = runindex_get(&m->cs.index, m->repo_id, t->run_id);
+	uint64_t *value = runindex_get(&m->store->cs.index, m->repo_id, t->run_id);
 	if (ok) {
 		char total[32];
 		size_t n = json_array_size(t->details);
@@ -107,19 +94,19 @@ static void task_finish(struct session *m, struct jobs_task *t, bool ok)
 		/* job_details is journaled as the cell's text: a fold copies it, never
 		 * re-encodes it. */
 		json_t *set = json_pack("{s:s}", "total_jobs", total);
-		journal_add(&m->j, m->repo->full_name, t->run_id, set, "job_details", t->text);
+		store_journal(m->store, m->repo->full_name, t->run_id, set, "job_details", t->text);
 		json_decref(set);
 		if (value)
 			*value |= RX_HAS_JOBS;
-		m->collected_jobs++;
+		m->sum.jobs_collected++;
 		emit_run_jobs(m, t, n);
 	} else {
 		if (value)
 			*value |= RX_FAILED;
-		m->failed++;
+		m->sum.jobs_failed++;
 	}
 	m->processed++;
-	progress(m, t->run_id);
+	job_progress(m, t->run_id);
 	task_free(t);
 	m->outstanding--;
 }
@@ -142,62 +129,58 @@ static void on_jobs_page(struct fetch_req *fr, void *arg)
 	struct jobs_task *t = arg;
 	struct session *m = t->m;
 	char what[96];
-	if (fr->aborted) {
+	if (fr->status == FETCH_CANCELLED || m->stopping) {
 		task_free(t);
-		if (!fr->stale)
-			m->outstanding--;
-		fetch_req_free(fr);
+		m->outstanding--;
 		return;
 	}
 	snprintf(what, sizeof(what), "listing jobs of run %" PRId64, t->run_id);
 	if (fr->answer == GA_OK) {
-		char *next = t->next;
-		t->next = NULL;
-		fetch_req_free(fr);
-		if (next) {
+		if (t->next) {
 			/* More than 100 jobs: the task stays outstanding for the next page. */
-			fetch_get_decoded(m->f, next, NULL, decode_jobs, on_jobs_page, t);
+			char *next = t->next;
+			t->next = NULL;
+			session_get(m, next, NULL, decode_jobs, on_jobs_page, t, false);
 			free(next);
 			return;
 		}
 		if (t->page_jobs < 0)
-			msg_warn("%s: unexpected answer (no jobs array)", what);
+			msg_warn("%s: %s: unexpected answer (no jobs array)", m->repo->full_name, what);
 		task_finish(m, t, t->page_jobs >= 0 && t->text);
 	} else {
-		int code = session_report_failure(m, fr, what);
-		bool stop = fr->answer == GA_AUTH || code == EXIT_NETWORK;
-		fetch_req_free(fr);
 		task_finish(m, t, false);
-		if (stop) {
-			session_fatal(m, code);
+		if (session_request_failed(m, fr, what))
 			return;
-		}
-	}
-	/* Fold in batches: geometric thresholds keep the total rewrite bytes bounded. */
-	if (journal_bytes(&m->j) >= m->fold_at && session_fold(m) != 0) {
-		session_fatal(m, EXIT_IO);
-		return;
 	}
 	phase2_feed(m);
 }
 
+/* Jobs requests this session keeps queued or in flight: a share of the window, so every
+ * repository being mined gets its turn. */
+static size_t window(const struct session *m)
+{
+	size_t total = (size_t)m->e->max_in_flight * POLICY_JOBS_WINDOW_FACTOR;
+	size_t share = total / (size_t)(m->e->clients > 0 ? m->e->clients : 1);
+	return share > POLICY_JOBS_WINDOW_MIN ? share : POLICY_JOBS_WINDOW_MIN;
+}
+
 void phase2_feed(struct session *m)
 {
-	size_t window = (size_t)m->s->max_in_flight * 2;
-	if (m->finishing)
+	size_t win = window(m);
+	if (m->stopping || m->done)
 		return;
-	fetch_set_backlog(m->f, (long)(m->ntodo - m->next_todo + m->outstanding));
-	while (!m->finishing && m->outstanding < window && m->next_todo < m->ntodo) {
+	session_set_backlog(m, (long)(m->ntodo - m->next_todo + m->outstanding));
+	while (m->outstanding < win && m->next_todo < m->ntodo) {
 		struct jobs_task *t = xcalloc(1, sizeof(*t));
 		t->m = m;
 		t->run_id = m->todo[m->next_todo++];
 		t->details = json_array();
 		m->outstanding++;
-		char *url = ghapi_jobs_url(m->s->api_url, m->repo->full_name, t->run_id);
-		fetch_get_decoded(m->f, url, NULL, decode_jobs, on_jobs_page, t);
+		char *url = ghapi_jobs_url(m->e->api_url, m->repo->full_name, t->run_id);
+		session_get(m, url, NULL, decode_jobs, on_jobs_page, t, false);
 		free(url);
 	}
-	if (!m->finishing && m->listing_done && m->outstanding == 0 && m->next_todo == m->ntodo)
+	if (m->listing_done && m->outstanding == 0 && m->next_todo == m->ntodo)
 		done(m);
 }
 
@@ -205,14 +188,13 @@ void phase2_begin(struct session *m)
 {
 	free(m->todo);
 	m->todo = NULL;
-	m->ntodo = m->todo_cap = m->next_todo = m->outstanding = 0;
-	m->processed = m->failed = m->collected_jobs = 0;
+	m->ntodo = m->todo_cap = m->next_todo = m->outstanding = m->processed = 0;
 	m->listing_done = m->jobs_started = false;
 }
 
 void phase2_enqueue(struct session *m, int64_t id)
 {
-	uint64_t *value = runindex_get(&m->cs.index, m->repo_id, id);
+	uint64_t *value = runindex_get(&m->store->cs.index, m->repo_id, id);
 	if (!m->s->fetch_job_details || !value || (*value & (RX_QUEUED | RX_FAILED)))
 		return;
 	*value |= RX_QUEUED;
@@ -223,9 +205,9 @@ void phase2_enqueue(struct session *m, int64_t id)
 	m->todo[m->ntodo++] = id;
 	if (!m->jobs_started) {
 		m->jobs_started = true;
-		m->phase_start_ms = time_mono_ms();
-		ndjson_status("collecting_jobs", "collecting job details of %s runs as they are "
-			      "listed", m->repo->full_name);
+		m->jobs_start_ms = time_mono_ms();
+		session_status(m, "collecting_jobs", "collecting job details of %s runs as they "
+			       "are listed", m->repo->full_name);
 	}
 }
 
@@ -233,26 +215,25 @@ void phase2_start(struct session *m)
 {
 	const struct runindex_slot *slot;
 	size_t from;
-	if (m->finishing)
+	if (m->stopping)
 		return;
 	m->listing_done = true;
 	if (!m->s->fetch_job_details) {
-		session_repo_done(m);
+		session_finish(m);
 		return;
 	}
 	/* Runs phase 1 did not hand over: collected in an earlier, interrupted pass. */
 	from = m->ntodo;
-	for (size_t pos = 0; runindex_next(&m->cs.index, &pos, &slot);)
+	for (size_t pos = 0; runindex_next(&m->store->cs.index, &pos, &slot);)
 		if (slot->repo == m->repo_id &&
 		    !(slot->value & (RX_HAS_JOBS | RX_FAILED | RX_QUEUED)))
 			phase2_enqueue(m, slot->run_id);
 	if (m->ntodo > from)
 		qsort(m->todo + from, m->ntodo - from, sizeof(*m->todo), cmp_desc);
-	if (!m->jobs_started)
-		m->phase_start_ms = time_mono_ms();
+	m->phase_start_ms = m->jobs_started ? m->jobs_start_ms : time_mono_ms();
 	m->phase = 2;
-	ndjson_status("collecting_jobs", "collecting job details of %zu runs of %s (%zu done)",
-		      m->ntodo, m->repo->full_name, m->processed);
+	session_status(m, "collecting_jobs", "collecting job details of %zu runs of %s (%zu "
+		       "done)", m->ntodo, m->repo->full_name, m->processed);
 	if (m->ntodo)
 		msg_info("%s: collecting job details of %zu runs (%zu done while listing)",
 			 m->repo->full_name, m->ntodo, m->processed);

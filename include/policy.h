@@ -1,0 +1,64 @@
+/* policy.h - every tuning number of the miner in one place, each with the reason for its
+ * value. GitHub's own limits are in ../shared/GITHUB-API-FACTS.md; what is here is how
+ * ghaminer chooses to live within them. */
+#ifndef GHAMINER_POLICY_H
+#define GHAMINER_POLICY_H
+
+/* ---- requests (fetch.c, governor.c) ---------------------------------------------------- */
+
+/* Retry backoff: 1 s, 2 s, 4 s … times a jitter in [0.5, 1.5), never more than this. */
+#define POLICY_BACKOFF_BASE_MS 1000.0
+#define POLICY_BACKOFF_CAP_MS 60000.0
+/* A secondary limit without Retry-After: GitHub says wait at least a minute; doubled for
+ * every consecutive one. */
+#define POLICY_SECONDARY_WAIT_S 60.0
+#define POLICY_SECONDARY_WAIT_CAP_S 900.0
+/* Secondary limits are GitHub asking us to slow down, not failures: a request may meet a
+ * few more of them than max_retries allows failures. */
+#define POLICY_SECONDARY_EXTRA_ATTEMPTS 5
+/* A token whose reset time is unknown is assumed to reset within this. */
+#define POLICY_UNKNOWN_RESET_S 60
+/* A spent budget is announced only when the wait is longer than this: spreading runs the
+ * budget out just at the reset, and a wait of a second or two is the plan working. */
+#define POLICY_ANNOUNCE_WAIT_S 3.0
+
+/* ---- phase 1: listing (phase1.c, recheck.c) -------------------------------------------- */
+
+/* No workflow run predates GitHub Actions (2018-01-01): the floor of a listing's first
+ * window. */
+#define POLICY_ACTIONS_EPOCH 1514764800
+/* GitHub returns at most 1,000 runs for a filtered query: windows holding more are split. */
+#define POLICY_FILTERED_CAP 1000
+/* Runs a created-date window is sized for: well under the cap, so most need no split. */
+#define POLICY_WINDOW_RUNS 500
+/* GitHub allows re-running a run for 30 days: recent days are re-checked for re-runs. */
+#define POLICY_RECHECK_DAYS 30
+
+/* ---- phase 2: jobs (phase2.c) ---------------------------------------------------------- */
+
+/* Jobs requests a repository keeps queued or in flight, as a multiple of max_in_flight
+ * shared among the repositories being mined: enough to keep every slot busy, few enough
+ * that one large repository cannot crowd the queue ahead of the small ones. */
+#define POLICY_JOBS_WINDOW_FACTOR 2
+/* ... and never fewer than this per repository. */
+#define POLICY_JOBS_WINDOW_MIN 2
+/* A job_progress line every this many runs (and at the end). */
+#define POLICY_JOB_PROGRESS_EVERY 10
+
+/* ---- the store (store.c) --------------------------------------------------------------- */
+
+/* Below this, a journal is folded only at the end of a pass or during a long rate-limit
+ * wait: a fold rewrites the whole CSV, and a small journal costs nothing to keep.
+ * GHAMINER_FOLD_MIN lowers it for the tests that exercise intermediate folds. */
+#define POLICY_FOLD_FLOOR_BYTES (32u << 20)
+/* Geometric batching: the next fold waits until the journal holds this many times the
+ * CSV, so all the rewrites of a pass add up to about 1.25 times the final size. */
+#define POLICY_FOLD_GROWTH 4
+/* A rate-limit wait at least this long is a good moment to fold: nothing is in flight. */
+#define POLICY_FOLD_ON_WAIT_MS 5000
+/* The sync state is saved at most this often while listing (and at every listing's end):
+ * three fsyncs per page would stall the transfers, and a state a second old only costs a
+ * few pages listed again. */
+#define POLICY_STATE_SAVE_MS 1000
+
+#endif
