@@ -239,14 +239,14 @@ static void watch_next(struct miner *mn)
 		mn->last_ok = now;
 	double age = mn->last_ok > 0 ? now - mn->last_ok : -1.0;
 	ndjson_emit("status", json_pack(
-		"{s:o, s:s, s:i, s:I, s:I, s:I, s:f, s:b}", "message",
+		"{s:o, s:s, s:i, s:I, s:I, s:I, s:f, s:b, s:O}", "message",
 		json_sprintf("pass %d %s in %.1f s: %ld new runs, %ld changed, jobs of %ld runs; "
 			     "data %.0f s old; next pass in %.0f s (SIGUSR1 refreshes at once)",
 			     mn->passes, mn->exit_code ? "failed" : "done", took, new_runs, updated,
 			     jobs, age, mn->s->watch_interval),
 		"stage", "watching", "pass", mn->passes, "new_runs", (json_int_t)new_runs,
 		"updated_runs", (json_int_t)updated, "jobs_collected", (json_int_t)jobs,
-		"data_age_s", age, "ok", mn->exit_code == EXIT_OK));
+		"data_age_s", age, "ok", mn->exit_code == EXIT_OK, "repos", mn->summary));
 	msg_info("pass %d %s: %ld new runs, %ld changed; next in %.0f s (kill -USR1 %ld "
 		 "refreshes now)", mn->passes, mn->exit_code ? "failed" : "done", new_runs, updated,
 		 mn->s->watch_interval, (long)getpid());
@@ -408,15 +408,17 @@ static void miner_finish(struct miner *mn)
 		mn->exit_code = mn->stop_signal == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
 		ndjson_status("interrupted", "interrupted by %s: what was collected is saved; run "
 			      "again to resume", mn->stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-	} else if (mn->exit_code == EXIT_OK) {
-		ndjson_emit("status", json_pack("{s:s, s:s, s:O}", "message",
-						"collection completed", "stage", "completed",
-						"repos", mn->summary));
 	} else {
-		ndjson_emit("status", json_pack("{s:o, s:s, s:O}", "message",
-						json_sprintf("collection ended with errors (exit code "
-							     "%d)", mn->exit_code),
-						"stage", "error", "repos", mn->summary));
+		/* Partial is a completed collection that left something to retry. */
+		bool ended = mn->exit_code == EXIT_OK || mn->exit_code == EXIT_PARTIAL;
+		ndjson_emit("status", json_pack(
+			"{s:o, s:s, s:b, s:i, s:O}", "message",
+			mn->exit_code == EXIT_OK
+				? json_string("collection completed")
+				: json_sprintf("collection ended with errors (exit code %d)",
+					       mn->exit_code),
+			"stage", ended ? "completed" : "error", "ok", mn->exit_code == EXIT_OK,
+			"exit_code", mn->exit_code, "repos", mn->summary ? mn->summary : json_null()));
 	}
 	const struct http_stats *hs = fetch_http_stats(mn->e.fetch);
 	msg_info("done: %" PRIu64 " requests, at most %d in flight; wrote %" PRIu64 " bytes "

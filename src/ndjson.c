@@ -48,7 +48,7 @@ void ndjson_emit_text(const char *type, const char *data)
 		put_line(type, data);
 }
 
-static json_t *redacted_string(const char *fmt, va_list ap)
+json_t *ndjson_vstring(const char *fmt, va_list ap)
 {
 	char raw[2048], clean[2048];
 	json_t *s;
@@ -69,7 +69,7 @@ void ndjson_status(const char *stage, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	json_t *m = redacted_string(fmt, ap);
+	json_t *m = ndjson_vstring(fmt, ap);
 	va_end(ap);
 	ndjson_emit("status", json_pack("{s:o, s:s}", "message", m, "stage", stage));
 }
@@ -78,7 +78,7 @@ void ndjson_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	json_t *m = redacted_string(fmt, ap);
+	json_t *m = ndjson_vstring(fmt, ap);
 	va_end(ap);
 	ndjson_emit("error", json_pack("{s:o}", "message", m));
 }

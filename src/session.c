@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "msg.h"
+#include "ndjson.h"
 #include "util.h"
 
 static void tell_done(void *arg)
@@ -119,29 +120,11 @@ void session_emit_text(struct session *m, const char *type, const char *text)
 			sink->on_message(sink->arg, m, type, NULL, text);
 }
 
-/* A message as a JSON string: secrets masked, and readable even when not UTF-8 (a cut
- * multibyte character, a server's bytes). */
-static json_t *message_string(const char *fmt, va_list ap)
-{
-	char raw[2048], clean[2048];
-	json_t *s;
-	vsnprintf(raw, sizeof(raw), fmt, ap);
-	msg_redact(clean, sizeof(clean), raw);
-	s = json_string(clean);
-	if (!s) {
-		for (char *c = clean; *c; c++)
-			if ((unsigned char)*c >= 0x80)
-				*c = '?';
-		s = json_string(clean);
-	}
-	return s;
-}
-
 void session_status(struct session *m, const char *stage, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	json_t *text = message_string(fmt, ap);
+	json_t *text = ndjson_vstring(fmt, ap);
 	va_end(ap);
 	session_emit(m, "status", json_pack("{s:o, s:s}", "message", text, "stage", stage));
 }
@@ -150,7 +133,7 @@ void session_error(struct session *m, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	json_t *text = message_string(fmt, ap);
+	json_t *text = ndjson_vstring(fmt, ap);
 	va_end(ap);
 	session_emit(m, "error", json_pack("{s:o}", "message", text));
 }
