@@ -33,25 +33,19 @@ static uint64_t epoch_to_mono(double epoch, uint64_t now_ms, double now_epoch)
 	return d <= 0 ? now_ms : now_ms + (uint64_t)d;
 }
 
-enum governor_verdict governor_admit(struct governor *g, uint64_t now_ms, double now_epoch,
-				     uint64_t *wait_ms, int *token)
+/* The live token with the most usable budget, or -1; an unknown budget is probed by one
+ * request at a time and preferred, since it may be a whole fresh window. Also sums the
+ * usable budget (-1 when a token's is unknown) and finds the earliest reset. */
+struct pick {
+	int best;
+	long total_usable;
+	double earliest_reset;
+	bool probing;
+};
+
+static struct pick pick_token(struct governor *g, double now_epoch)
 {
-	double gap = 60000.0 / g->per_minute, earliest_reset = 0;
-	long total_usable = 0;
-	int best = -1, live = 0;
-	bool probing = false;
-	for (int i = 0; i < g->ntokens; i++)
-		live += !g->tok[i].dead;
-	if (!live)
-		return GOV_NO_TOKEN;
-	if (now_ms < g->pause_until) {
-		*wait_ms = g->pause_until - now_ms;
-		return GOV_WAIT_TIME;
-	}
-	if (g->in_flight >= g->concurrency)
-		return GOV_WAIT_COMPLETION;
-	/* Pick the live token with the most usable budget; an unknown budget is probed by one
-	 * request at a time and preferred, since it may be a whole fresh window. */
+	struct pick p = {.best = -1};
 	for (int i = 0; i < g->ntokens; i++) {
 		struct governor_budget *b = &g->tok[i];
 		if (b->dead)
@@ -63,26 +57,47 @@ enum governor_verdict governor_admit(struct governor *g, uint64_t now_ms, double
 		}
 		if (b->remaining < 0) {
 			if (b->in_flight > 0) {
-				probing = true;
+				p.probing = true;
 				continue;
 			}
-			best = i;
-			total_usable = -1;
+			p.best = i;
+			p.total_usable = -1;
 			break;
 		}
 		long u = usable(g, b);
-		if (u <= 0) {
-			double r = b->reset_epoch > 0 ? b->reset_epoch : now_epoch + POLICY_UNKNOWN_RESET_S;
-			if (earliest_reset == 0 || r < earliest_reset)
-				earliest_reset = r;
+		double r = b->reset_epoch > 0 ? b->reset_epoch
+					      : u <= 0 ? now_epoch + POLICY_UNKNOWN_RESET_S : 0;
+		if (r > 0 && (p.earliest_reset == 0 || r < p.earliest_reset))
+			p.earliest_reset = r;
+		if (u <= 0)
 			continue;
-		}
-		total_usable += u;
-		if (b->reset_epoch > 0 && (earliest_reset == 0 || b->reset_epoch < earliest_reset))
-			earliest_reset = b->reset_epoch;
-		if (best < 0 || u > usable(g, &g->tok[best]))
-			best = i;
+		p.total_usable += u;
+		if (p.best < 0 || u > usable(g, &g->tok[p.best]))
+			p.best = i;
 	}
+	return p;
+}
+
+enum governor_verdict governor_admit(struct governor *g, uint64_t now_ms, double now_epoch,
+				     uint64_t *wait_ms, int *token)
+{
+	double gap = 60000.0 / g->per_minute;
+	int live = 0;
+	for (int i = 0; i < g->ntokens; i++)
+		live += !g->tok[i].dead;
+	if (!live)
+		return GOV_NO_TOKEN;
+	if (now_ms < g->pause_until) {
+		*wait_ms = g->pause_until - now_ms;
+		return GOV_WAIT_TIME;
+	}
+	if (g->in_flight >= g->concurrency)
+		return GOV_WAIT_COMPLETION;
+	struct pick p = pick_token(g, now_epoch);
+	int best = p.best;
+	long total_usable = p.total_usable;
+	double earliest_reset = p.earliest_reset;
+	bool probing = p.probing;
 	if (best < 0) {
 		if (probing)
 			return GOV_WAIT_COMPLETION;
