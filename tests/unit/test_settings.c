@@ -104,6 +104,8 @@ static void check_defaults(const struct settings *s)
 	CHECK_INT(s->max_retries, 5);
 	CHECK_NEAR(s->request_timeout, 30);
 	CHECK(!s->quiet);
+	CHECK_INT(s->repo_concurrency, 0);
+	CHECK(s->tokens_file == NULL);
 }
 
 static void test_repo_forms(void)
@@ -248,8 +250,14 @@ static void test_argv(void)
 		CHECK_STR(s.repos[3].full_name, "octo/bom");
 		CHECK_STR(s.repos[1].owner, "octo");
 		CHECK_STR(s.repos[1].name, "one");
+		/* where each came from: 0 for -s, else its line in the projects file */
+		CHECK_INT(s.repo_lines[0], 0);
+		CHECK_INT(s.repo_lines[1], 3);
+		CHECK_INT(s.repo_lines[2], 6);
+		CHECK_INT(s.repo_lines[3], 1);
 	}
 	settings_release(&s);
+	CHECK(s.repo_lines == NULL);
 
 	/* an empty projects file is worth a warning, not an error, when -s gives a repository */
 	CHECK_INT(load(&s, ARGS("-p", "data/projects_empty.txt", "-s", "o/r")), 0);
@@ -505,6 +513,7 @@ static void test_config_files(void)
 	CHECK_INT(s.max_retries, 0);
 	CHECK_NEAR(s.request_timeout, 2.5);
 	CHECK(s.quiet);
+	CHECK_STR(s.tokens_file, "data/tokens.txt");
 	CHECK_INT(s.ntokens, 3);
 	if (s.ntokens == 3) {
 		CHECK_STR(s.tokens[0], ENV_TOKEN);
@@ -692,6 +701,95 @@ static void test_config_values(void)
 	clear_env();
 }
 
+/* A setting added through the table alone: its option, key, range and default work. */
+static void test_repo_concurrency(void)
+{
+	char dir[] = "/tmp/ghaminer-test-settings-XXXXXX", path[256];
+	struct settings s;
+	FILE *f;
+
+	clear_env();
+	setenv("GITHUB_TOKEN", ENV_TOKEN, 1);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--repo-concurrency", "4")), 0);
+	CHECK_INT(s.repo_concurrency, 4);
+	settings_release(&s);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--repo-concurrency=1000")), 0);
+	CHECK_INT(s.repo_concurrency, 1000);
+	settings_release(&s);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--repo-concurrency=0")), 0);
+	CHECK_INT(s.repo_concurrency, 0);
+	settings_release(&s);
+
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--repo-concurrency", "1001")), -EINVAL);
+	CHECK_STR(captured, "ghaminer: error: invalid number '1001' for --repo-concurrency: "
+		  "expected an integer from 0 to 1000\n" TRY_HELP "\n");
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--repo-conc=-1")), -EINVAL);
+	CHECK_HAS(captured, "invalid number '-1' for --repo-conc: expected an integer from 0");
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--repo-concurrency")), -EINVAL);
+	CHECK_HAS(captured, "option '--repo-concurrency' needs a value (N)");
+
+	if (!mkdtemp(dir)) {
+		CHECK(!"mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/config.yaml", dir);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("repo_concurrency: 3\n", f);
+		fclose(f);
+	}
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", path)), 0);
+	CHECK_INT(s.repo_concurrency, 3);
+	settings_release(&s);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", path, "--repo-concurrency", "9")), 0);
+	CHECK_INT(s.repo_concurrency, 9);
+	settings_release(&s);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("repo_concurrency: many\n", f);
+		fclose(f);
+	}
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", path)), -EINVAL);
+	CHECK_HAS(captured, "config.yaml:1:19: 'repo_concurrency' must be an integer from 0 to "
+		  "1000, got 'many'\n");
+	unlink(path);
+	rmdir(dir);
+	clear_env();
+}
+
+/* --api-url, GITHUB_API_URL and api_url: one check, one account of what is expected. */
+static void test_api_url_one_check(void)
+{
+	static const char expected[] = "an http:// or https:// URL with a host";
+	char dir[] = "/tmp/ghaminer-test-settings-XXXXXX", path[256];
+	struct settings s;
+	FILE *f;
+
+	clear_env();
+	setenv("GITHUB_TOKEN", ENV_TOKEN, 1);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--api-url", "https://u:p@x")), -EINVAL);
+	CHECK_HAS(captured, expected);
+	setenv("GITHUB_API_URL", "https://u:p@x", 1);
+	CHECK_INT(load(&s, ARGS("-s", "o/r")), -EINVAL);
+	CHECK_HAS(captured, expected);
+	unsetenv("GITHUB_API_URL");
+	if (!mkdtemp(dir)) {
+		CHECK(!"mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/config.yaml", dir);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("api_url: https://u:p@x\n", f);
+		fclose(f);
+	}
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", path)), -EINVAL);
+	CHECK_HAS(captured, expected);
+	unlink(path);
+	rmdir(dir);
+	clear_env();
+}
+
 static void test_usage(void)
 {
 	static const char *const mentions[] = {
@@ -700,7 +798,8 @@ static void test_usage(void)
 		"-h, --help", "--version", "GITHUB_TOKEN", "GH_TOKEN", "GITHUB_TOKENS",
 		"GITHUB_API_URL", "streaming_mode", "workflow_ids", "fetch_job_details", "output_csv",
 		"api_url", "max_in_flight", "requests_per_minute", "budget_reserve", "watch_interval",
-		"max_retries", "request_timeout", "tokens_file", "quiet:", "\n  0    ", "\n  1    ",
+		"max_retries", "request_timeout", "tokens_file", "quiet:", "--repo-concurrency N",
+		"repo_concurrency: 0", "\n  0    ", "\n  1    ",
 		"\n  2    ", "\n  3    ", "\n  4    ", "\n  5    ", "\n  130  ", "\n  143  ",
 	};
 	char doc[sizeof(captured)];
@@ -762,6 +861,8 @@ int main(void)
 	test_environment();
 	test_config_files();
 	test_config_values();
+	test_repo_concurrency();
+	test_api_url_one_check();
 	test_usage();
 	test_release();
 	return CHECK_DONE();
