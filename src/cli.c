@@ -149,8 +149,8 @@ static int convert_values(struct cli *c)
 							  &c->values) == 0)
 			continue;
 		cli_usage_error("invalid %s '%s' for %.*s: expected %s", setting_noun(d),
-				     settings_shown(a->value, buf, sizeof(buf)), a->optlen, a->opt,
-				     setting_expected(d, expected, sizeof(expected)));
+				settings_shown(a->value, buf, sizeof(buf)), a->optlen, a->opt,
+				setting_expected(d, expected, sizeof(expected)));
 		return -EINVAL;
 	}
 	return 0;

@@ -176,7 +176,7 @@ static int repo_add_text(struct repo_ctx *rc, const char *text, const char *path
 	if (repo_parse(text, &r, &host, &host_len) < 0) {
 		if (a)
 			cli_usage_error("invalid repository '%s' for %.*s: " REPO_FORMS,
-					     settings_shown(text, buf, sizeof(buf)), a->optlen, a->opt);
+					settings_shown(text, buf, sizeof(buf)), a->optlen, a->opt);
 		else
 			msg_error("%s:%u: invalid repository '%s': " REPO_FORMS, path, lineno,
 				  settings_shown(text, buf, sizeof(buf)));

@@ -529,17 +529,27 @@ static int read_environment(struct settings *s)
 	return 0;
 }
 
+/* How the user named d's value: the option as typed, else the setting's name. */
+static const char *origin(const struct cli *c, const struct setting_def *d, char *buf, size_t n)
+{
+	const struct cli_arg *a = cli_given(c, d);
+
+	if (a)
+		snprintf(buf, n, "%.*s", a->optlen, a->opt);
+	else
+		snprintf(buf, n, "%s", d->key);
+	return buf;
+}
+
 /* Checks across settings, once every source is merged. */
 static int check_merged(const struct settings *s, const struct cli *c)
 {
-	const struct cli_arg *from = cli_given(c, setting_at(F(from_date)));
-	const struct cli_arg *to = cli_given(c, setting_at(F(to_date)));
+	char from[SHOWN_SIZE], to[SHOWN_SIZE];
 
 	if (s->from_date && s->to_date && strcmp(s->from_date, s->to_date) > 0) {
-		cli_usage_error("invalid date range: %.*s %s is after %.*s %s",
-				     from ? from->optlen : 9, from ? from->opt : "from_date",
-				     s->from_date, to ? to->optlen : 7, to ? to->opt : "to_date",
-				     s->to_date);
+		cli_usage_error("invalid date range: %s %s is after %s %s",
+				origin(c, setting_at(F(from_date)), from, sizeof(from)), s->from_date,
+				origin(c, setting_at(F(to_date)), to, sizeof(to)), s->to_date);
 		return -EINVAL;
 	}
 	if (!s->ntokens) {

@@ -71,7 +71,7 @@ static int collect_cli(struct settings *s, const struct cli *c)
 		problem = token_problem(a->value);
 		if (problem) {
 			cli_usage_error("invalid token given with %.*s: %s (value not shown)",
-					     a->optlen, a->opt, problem);
+					a->optlen, a->opt, problem);
 			return -EINVAL;
 		}
 		add_token(s, a->value);
