@@ -7,12 +7,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-struct repo_ref {
-	char *owner;     /* owned */
-	char *name;      /* owned */
-	char *full_name; /* owned, "owner/name" */
-};
+#include "repo_ref.h"
 
+/* Every plain field below is one row of the table in settings.c: its option, environment
+ * variable, config.yaml key, type, range, default and help line are written there only. */
 struct settings {
 	/* tokens: -t (repeatable), else GITHUB_TOKENS (comma separated), GITHUB_TOKEN, GH_TOKEN,
 	 * plus tokens_file lines. Owned; wiped with explicit_bzero on release. */
@@ -21,6 +19,7 @@ struct settings {
 
 	struct repo_ref *repos; /* from -s and/or -p, in order, duplicates removed */
 	size_t nrepos;
+	unsigned *repo_lines;   /* parallel to repos: its line in the projects file, 0 for -s */
 
 	char *from_date; /* "YYYY-MM-DD" or NULL */
 	char *to_date;   /* "YYYY-MM-DD" or NULL */
@@ -29,6 +28,8 @@ struct settings {
 	char *output_csv;  /* -o, else output_csv, else "builds_features.csv" */
 	char *api_url;     /* --api-url, else GITHUB_API_URL, else api_url, else https://api.github.com;
 	                      no trailing slash */
+	char *tokens_file; /* config.yaml tokens_file, relative to the config file's folder, or NULL;
+	                      its tokens are already in tokens */
 
 	bool streaming_mode;    /* default true */
 	bool fetch_job_details; /* default true */
@@ -36,14 +37,13 @@ struct settings {
 	size_t nworkflow_ids;
 
 	int max_in_flight;       /* default 16, 1..100 */
-	int requests_per_minute; /* default 600, 1..100000 */
+	int requests_per_minute; /* default 850, 1..100000 */
 	int budget_reserve;      /* primary budget kept back, default 50 */
 	double watch_interval;   /* seconds; 0 = no watch. --watch 5m / watch_interval: 5m */
-	int max_retries;         /* default 5 */
+	int max_retries;         /* default 5, 0..20 */
 	double request_timeout;  /* seconds, default 30 */
 	bool quiet;              /* --quiet: no progress on stderr */
-	int repo_concurrency;    /* repositories mined at once; 0 = all */
-	unsigned *repo_lines;    /* parallel to repos: projects-file line, 0 for -s; or NULL */
+	int repo_concurrency;    /* repositories mined at the same time; 0 (default) = all */
 
 	bool show_help;
 	bool show_version;
@@ -51,16 +51,16 @@ struct settings {
 
 /* Parse argv and the environment, then load the config file (-c FILE, or ./config.yaml when
  * present) and merge: command line > environment > config.yaml > defaults.
- * Returns 0, or EXIT_USAGE after printing one clear error on stderr (what was wrong, what to
- * do). On error *s is released. Warnings (unknown config keys) go to stderr. */
+ * Returns 0, or a negative errno after printing one clear error on stderr (what was wrong,
+ * what to do): -EINVAL for a bad command line, environment or config.yaml, or the error of
+ * a file that cannot be read (-ENOENT, -EISDIR, -EACCES...). On error *s is released.
+ * Warnings (unknown config keys) go to stderr. With -h or --version only show_help or
+ * show_version (and the defaults) are set. Release *s with settings_release either way. */
 int settings_load(struct settings *s, int argc, char **argv);
+/* Free what *s owns (tokens wiped first) and leave it empty; safe to call twice. */
 void settings_release(struct settings *s);
+/* The --help text, generated from the table of settings. */
 void settings_usage(FILE *out);
-
-/* "https://github.com/o/r", with ".git" or a trailing slash, "github.com/o/r", "o/r".
- * Returns 0 and fills *out, or -1 when the value is not a repository reference. */
-int repo_ref_parse(const char *url, struct repo_ref *out);
-void repo_ref_release(struct repo_ref *r);
 
 /* "90", "90s", "5m", "2h" → seconds; -1 when malformed. */
 double settings_parse_duration(const char *text);

@@ -11,9 +11,13 @@
 int main(int argc, char **argv)
 {
 	struct settings s = {0};
-	int rc = settings_load(&s, argc, argv);
-	if (rc)
+	int rc = EXIT_OK;
+
+	/* settings_load has printed what is wrong; any failure there is a usage error. */
+	if (settings_load(&s, argc, argv) < 0) {
+		rc = EXIT_USAGE;
 		goto out;
+	}
 	if (s.show_help) {
 		settings_usage(stdout);
 		goto out;

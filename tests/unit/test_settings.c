@@ -1,6 +1,7 @@
 /* test_settings.c - settings: repository forms, durations, argv, environment and config.yaml. */
 #include "settings.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
@@ -9,7 +10,6 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "miner.h"
 #include "msg.h"
 
 /* Looks like a GitHub token, so it must never reach stderr, whatever goes wrong. */
@@ -104,6 +104,8 @@ static void check_defaults(const struct settings *s)
 	CHECK_INT(s->max_retries, 5);
 	CHECK_NEAR(s->request_timeout, 30);
 	CHECK(!s->quiet);
+	CHECK_INT(s->repo_concurrency, 0);
+	CHECK(s->tokens_file == NULL);
 }
 
 static void test_repo_forms(void)
@@ -248,8 +250,14 @@ static void test_argv(void)
 		CHECK_STR(s.repos[3].full_name, "octo/bom");
 		CHECK_STR(s.repos[1].owner, "octo");
 		CHECK_STR(s.repos[1].name, "one");
+		/* where each came from: 0 for -s, else its line in the projects file */
+		CHECK_INT(s.repo_lines[0], 0);
+		CHECK_INT(s.repo_lines[1], 3);
+		CHECK_INT(s.repo_lines[2], 6);
+		CHECK_INT(s.repo_lines[3], 1);
 	}
 	settings_release(&s);
+	CHECK(s.repo_lines == NULL);
 
 	/* an empty projects file is worth a warning, not an error, when -s gives a repository */
 	CHECK_INT(load(&s, ARGS("-p", "data/projects_empty.txt", "-s", "o/r")), 0);
@@ -330,14 +338,9 @@ static void test_argv_errors(void)
 		  "pass -s octo/hello", 1 },
 		{ NOARGS, "ghaminer: error: no repository given: pass -s OWNER/REPO or -p FILE\n", 1 },
 		{ ARGS("-p", "data/projects_empty.txt"), "no repository given", 1 },
-		{ ARGS("-p", "data/nope.txt"),
-		  "ghaminer: error: cannot open 'data/nope.txt': No such file or directory\n", 0 },
-		{ ARGS("-p", "data"), "cannot read 'data': it is a directory", 0 },
 		{ ARGS("-p", "data/projects_bad.txt"), "ghaminer: error: data/projects_bad.txt:3: "
 		  "invalid repository 'https://github.com/octo/fine/tree/main': expected "
 		  "https://github.com/OWNER/REPO or OWNER/REPO\n", 0 },
-		{ ARGS("-s", "o/r", "-c", "data/missing.yaml"),
-		  "cannot open 'data/missing.yaml': No such file or directory", 0 },
 		{ ARGS("-s", "o/r", "-c", ""), "empty file name for -c", 1 },
 		/* tokens never shown, even when they are the mistake */
 		{ ARGS("-s", "o/r", SECRET), "unexpected argument '***'", 1 },
@@ -357,7 +360,7 @@ static void test_argv_errors(void)
 	setenv("GITHUB_TOKEN", ENV_TOKEN, 1);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int ret = load(&s, cases[i].args);
-		CHECK_INT(ret, EXIT_USAGE);
+		CHECK_INT(ret, -EINVAL);
 		CHECK_HAS(captured, cases[i].want);
 		if (cases[i].try_help)
 			CHECK_HAS(captured, TRY_HELP);
@@ -365,6 +368,26 @@ static void test_argv_errors(void)
 			CHECK_LACKS(captured, TRY_HELP);
 		CHECK_LACKS(captured, "hunter2");
 		/* released on error: a second release is harmless */
+		CHECK(s.tokens == NULL && s.repos == NULL && s.output_csv == NULL);
+		settings_release(&s);
+	}
+
+	/* a file that cannot be read: its errno, and no hint to try --help */
+	const struct {
+		const char *const *args;
+		const char *want;
+		int err;
+	} unreadable[] = {
+		{ ARGS("-p", "data/nope.txt"),
+		  "ghaminer: error: cannot open 'data/nope.txt': No such file or directory\n", -ENOENT },
+		{ ARGS("-p", "data"), "cannot read 'data': it is a directory", -EISDIR },
+		{ ARGS("-s", "o/r", "-c", "data/missing.yaml"),
+		  "cannot open 'data/missing.yaml': No such file or directory", -ENOENT },
+	};
+	for (size_t i = 0; i < sizeof(unreadable) / sizeof(unreadable[0]); i++) {
+		CHECK_INT(load(&s, unreadable[i].args), unreadable[i].err);
+		CHECK_HAS(captured, unreadable[i].want);
+		CHECK_LACKS(captured, TRY_HELP);
 		CHECK(s.tokens == NULL && s.repos == NULL && s.output_csv == NULL);
 		settings_release(&s);
 	}
@@ -376,7 +399,7 @@ static void test_environment(void)
 	struct settings s;
 
 	clear_env();
-	CHECK_INT(load(&s, ARGS("-s", "o/r")), EXIT_USAGE);
+	CHECK_INT(load(&s, ARGS("-s", "o/r")), -EINVAL);
 	CHECK_STR(captured, "ghaminer: error: no GitHub token: set GITHUB_TOKEN (or pass -t TOKEN)\n");
 
 	setenv("GH_TOKEN", "fake-gh-token", 1);
@@ -415,12 +438,12 @@ static void test_environment(void)
 	settings_release(&s);
 
 	setenv("GITHUB_TOKENS", "fake-pool-1," SECRET " tail", 1);
-	CHECK_INT(load(&s, ARGS("-s", "o/r")), EXIT_USAGE);
+	CHECK_INT(load(&s, ARGS("-s", "o/r")), -EINVAL);
 	CHECK_HAS(captured, "GITHUB_TOKENS: token 2 cannot be used: it contains spaces");
 	unsetenv("GITHUB_TOKENS");
 
 	setenv("GITHUB_TOKEN", SECRET "\tx", 1);
-	CHECK_INT(load(&s, ARGS("-s", "o/r")), EXIT_USAGE);
+	CHECK_INT(load(&s, ARGS("-s", "o/r")), -EINVAL);
 	CHECK_HAS(captured, "GITHUB_TOKEN cannot be used as a token");
 	setenv("GITHUB_TOKEN", ENV_TOKEN, 1);
 
@@ -440,7 +463,7 @@ static void test_environment(void)
 	CHECK_STR(s.api_url, "https://cli.example.com");
 	settings_release(&s);
 	setenv("GITHUB_API_URL", "api.github.com", 1);
-	CHECK_INT(load(&s, ARGS("-s", "o/r")), EXIT_USAGE);
+	CHECK_INT(load(&s, ARGS("-s", "o/r")), -EINVAL);
 	CHECK_HAS(captured, "invalid GITHUB_API_URL 'api.github.com'");
 	setenv("GITHUB_API_URL", "", 1);
 	CHECK_INT(load(&s, ARGS("-s", "o/r")), 0);
@@ -490,6 +513,7 @@ static void test_config_files(void)
 	CHECK_INT(s.max_retries, 0);
 	CHECK_NEAR(s.request_timeout, 2.5);
 	CHECK(s.quiet);
+	CHECK_STR(s.tokens_file, "data/tokens.txt");
 	CHECK_INT(s.ntokens, 3);
 	if (s.ntokens == 3) {
 		CHECK_STR(s.tokens[0], ENV_TOKEN);
@@ -512,19 +536,19 @@ static void test_config_files(void)
 	CHECK(s.quiet);
 	settings_release(&s);
 
-	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", "data/bad_type.yaml")), EXIT_USAGE);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", "data/bad_type.yaml")), -EINVAL);
 	CHECK_STR(captured, "ghaminer: error: data/bad_type.yaml:3:19: 'max_in_flight' must be an "
 		  "integer from 1 to 100, got 'many'\n");
 
-	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", "data/malformed.yaml")), EXIT_USAGE);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", "data/malformed.yaml")), -EINVAL);
 	CHECK_HAS(captured, "ghaminer: error: data/malformed.yaml:3:");
 	CHECK_HAS(captured, "invalid YAML: did not find expected ',' or ']'");
 	CHECK_HAS(captured, "line 2");
 
-	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", "data/not_mapping.yaml")), EXIT_USAGE);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", "data/not_mapping.yaml")), -EINVAL);
 	CHECK_HAS(captured, "ghaminer: error: data/not_mapping.yaml:1:1: expected 'key: value' lines");
 
-	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", "data")), EXIT_USAGE);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", "data")), -EISDIR);
 	CHECK_HAS(captured, "cannot read 'data': it is a directory");
 
 	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", "data/empty.yaml")), 0);
@@ -537,7 +561,7 @@ static void test_config_files(void)
 	check_defaults(&s);
 	settings_release(&s);
 
-	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", "data/tokens_bad.yaml")), EXIT_USAGE);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", "data/tokens_bad.yaml")), -EINVAL);
 	CHECK_HAS(captured, "ghaminer: error: data/tokens_bad.txt:2: invalid token: it contains "
 		  "spaces, control or non-ASCII characters (value not shown)");
 	CHECK_LACKS(captured, "fake bad token");
@@ -569,44 +593,44 @@ static void test_config_values(void)
 		int ret;
 		const char *want; /* in stderr; NULL: stderr empty */
 	} cases[] = {
-		{ "max_in_flight: 0\n", EXIT_USAGE, "config.yaml:1:16: 'max_in_flight' must be an "
+		{ "max_in_flight: 0\n", -EINVAL, "config.yaml:1:16: 'max_in_flight' must be an "
 		  "integer from 1 to 100, got '0'\n" },
-		{ "max_in_flight: 101\n", EXIT_USAGE, "got '101'" },
-		{ "max_in_flight: 1.5\n", EXIT_USAGE, "got '1.5'" },
-		{ "max_in_flight: 0x10\n", EXIT_USAGE, "got '0x10'" },
-		{ "max_in_flight: 99999999999999999999\n", EXIT_USAGE, "from 1 to 100" },
-		{ "max_in_flight: [1]\n", EXIT_USAGE, "got a list" },
-		{ "max_in_flight:\n", EXIT_USAGE, "got nothing" },
-		{ "requests_per_minute: 100001\n", EXIT_USAGE,
+		{ "max_in_flight: 101\n", -EINVAL, "got '101'" },
+		{ "max_in_flight: 1.5\n", -EINVAL, "got '1.5'" },
+		{ "max_in_flight: 0x10\n", -EINVAL, "got '0x10'" },
+		{ "max_in_flight: 99999999999999999999\n", -EINVAL, "from 1 to 100" },
+		{ "max_in_flight: [1]\n", -EINVAL, "got a list" },
+		{ "max_in_flight:\n", -EINVAL, "got nothing" },
+		{ "requests_per_minute: 100001\n", -EINVAL,
 		  "'requests_per_minute' must be an integer from 1 to 100000" },
-		{ "budget_reserve: -1\n", EXIT_USAGE, "'budget_reserve' must be an integer of 0 or more" },
-		{ "max_retries: 21\n", EXIT_USAGE, "'max_retries' must be an integer from 0 to 20" },
-		{ "request_timeout: 0\n", EXIT_USAGE, "'request_timeout' must be a number of seconds above 0" },
-		{ "request_timeout: -3\n", EXIT_USAGE, "got '-3'" },
-		{ "watch_interval: soon\n", EXIT_USAGE, "config.yaml:1:17: 'watch_interval' must be a "
+		{ "budget_reserve: -1\n", -EINVAL, "'budget_reserve' must be an integer of 0 or more" },
+		{ "max_retries: 21\n", -EINVAL, "'max_retries' must be an integer from 0 to 20" },
+		{ "request_timeout: 0\n", -EINVAL, "'request_timeout' must be a number of seconds above 0" },
+		{ "request_timeout: -3\n", -EINVAL, "got '-3'" },
+		{ "watch_interval: soon\n", -EINVAL, "config.yaml:1:17: 'watch_interval' must be a "
 		  "duration like 90, 90s, 5m or 2h (0: off), got 'soon'" },
-		{ "streaming_mode: maybe\n", EXIT_USAGE, "'streaming_mode' must be true or false, got 'maybe'" },
-		{ "quiet: {a: 1}\n", EXIT_USAGE, "'quiet' must be true or false, got a mapping" },
-		{ "workflow_ids: [1, two]\n", EXIT_USAGE, "config.yaml:1:19: 'workflow_ids' must be a list "
+		{ "streaming_mode: maybe\n", -EINVAL, "'streaming_mode' must be true or false, got 'maybe'" },
+		{ "quiet: {a: 1}\n", -EINVAL, "'quiet' must be true or false, got a mapping" },
+		{ "workflow_ids: [1, two]\n", -EINVAL, "config.yaml:1:19: 'workflow_ids' must be a list "
 		  "of workflow ids (positive integers), e.g. [1234, 5678], got 'two'" },
-		{ "workflow_ids:\n  - 1\n  - -2\n", EXIT_USAGE, "config.yaml:3:5:" },
-		{ "workflow_ids:\n  - [1]\n", EXIT_USAGE, "config.yaml:2:5:" },
-		{ "workflow_ids: {a: 1}\n", EXIT_USAGE, "got a mapping" },
-		{ "output_csv:\n", EXIT_USAGE, "'output_csv' must be a file name, got nothing" },
-		{ "output_csv: ''\n", EXIT_USAGE, "'output_csv' must be a file name, got ''" },
-		{ "api_url: ftp://x\n", EXIT_USAGE, "'api_url' must be an http:// or https:// URL with a "
+		{ "workflow_ids:\n  - 1\n  - -2\n", -EINVAL, "config.yaml:3:5:" },
+		{ "workflow_ids:\n  - [1]\n", -EINVAL, "config.yaml:2:5:" },
+		{ "workflow_ids: {a: 1}\n", -EINVAL, "got a mapping" },
+		{ "output_csv:\n", -EINVAL, "'output_csv' must be a file name, got nothing" },
+		{ "output_csv: ''\n", -EINVAL, "'output_csv' must be a file name, got ''" },
+		{ "api_url: ftp://x\n", -EINVAL, "'api_url' must be an http:// or https:// URL with a "
 		  "host, got 'ftp://x'" },
-		{ "api_url: https://u:hunter2@x.example.com\n", EXIT_USAGE, "got 'https://***@x.example.com'" },
-		{ "tokens_file: missing-tokens.txt\n", EXIT_USAGE, "missing-tokens.txt': No such file" },
-		{ "? [a, b]\n: 1\n", EXIT_USAGE, "config.yaml:1:3: a key must be a plain name" },
-		{ "quiet: true\n---\nquiet: false\n", EXIT_USAGE, "config.yaml:3: a second YAML document" },
-		{ "quiet: true\n  bad: indent\n", EXIT_USAGE, "config.yaml:2:6: invalid YAML: mapping "
+		{ "api_url: https://u:hunter2@x.example.com\n", -EINVAL, "got 'https://***@x.example.com'" },
+		{ "tokens_file: missing-tokens.txt\n", -ENOENT, "missing-tokens.txt': No such file" },
+		{ "? [a, b]\n: 1\n", -EINVAL, "config.yaml:1:3: a key must be a plain name" },
+		{ "quiet: true\n---\nquiet: false\n", -EINVAL, "config.yaml:3: a second YAML document" },
+		{ "quiet: true\n  bad: indent\n", -EINVAL, "config.yaml:2:6: invalid YAML: mapping "
 		  "values are not allowed in this context" },
-		{ "\tquiet: true\n", EXIT_USAGE, "invalid YAML: found character that cannot start any token" },
-		{ "quiet: \"\xff\"\n", EXIT_USAGE, "invalid YAML: invalid leading UTF-8 octet" },
-		{ "a: *nowhere\n", EXIT_USAGE, "invalid YAML: found undefined alias" },
-		{ "just a string\n", EXIT_USAGE, "config.yaml:1:1: expected 'key: value' lines" },
-		{ "42\n", EXIT_USAGE, "expected 'key: value' lines" },
+		{ "\tquiet: true\n", -EINVAL, "invalid YAML: found character that cannot start any token" },
+		{ "quiet: \"\xff\"\n", -EINVAL, "invalid YAML: invalid leading UTF-8 octet" },
+		{ "a: *nowhere\n", -EINVAL, "invalid YAML: found undefined alias" },
+		{ "just a string\n", -EINVAL, "config.yaml:1:1: expected 'key: value' lines" },
+		{ "42\n", -EINVAL, "expected 'key: value' lines" },
 		{ "~\n", 0, NULL },
 		{ "---\n...\n", 0, NULL },
 		{ "max_retries: 2\nmax_retries: 3\n", 0,
@@ -677,6 +701,95 @@ static void test_config_values(void)
 	clear_env();
 }
 
+/* A setting added through the table alone: its option, key, range and default work. */
+static void test_repo_concurrency(void)
+{
+	char dir[] = "/tmp/ghaminer-test-settings-XXXXXX", path[256];
+	struct settings s;
+	FILE *f;
+
+	clear_env();
+	setenv("GITHUB_TOKEN", ENV_TOKEN, 1);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--repo-concurrency", "4")), 0);
+	CHECK_INT(s.repo_concurrency, 4);
+	settings_release(&s);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--repo-concurrency=1000")), 0);
+	CHECK_INT(s.repo_concurrency, 1000);
+	settings_release(&s);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--repo-concurrency=0")), 0);
+	CHECK_INT(s.repo_concurrency, 0);
+	settings_release(&s);
+
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--repo-concurrency", "1001")), -EINVAL);
+	CHECK_STR(captured, "ghaminer: error: invalid number '1001' for --repo-concurrency: "
+		  "expected an integer from 0 to 1000\n" TRY_HELP "\n");
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--repo-conc=-1")), -EINVAL);
+	CHECK_HAS(captured, "invalid number '-1' for --repo-conc: expected an integer from 0");
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--repo-concurrency")), -EINVAL);
+	CHECK_HAS(captured, "option '--repo-concurrency' needs a value (N)");
+
+	if (!mkdtemp(dir)) {
+		CHECK(!"mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/config.yaml", dir);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("repo_concurrency: 3\n", f);
+		fclose(f);
+	}
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", path)), 0);
+	CHECK_INT(s.repo_concurrency, 3);
+	settings_release(&s);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", path, "--repo-concurrency", "9")), 0);
+	CHECK_INT(s.repo_concurrency, 9);
+	settings_release(&s);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("repo_concurrency: many\n", f);
+		fclose(f);
+	}
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", path)), -EINVAL);
+	CHECK_HAS(captured, "config.yaml:1:19: 'repo_concurrency' must be an integer from 0 to "
+		  "1000, got 'many'\n");
+	unlink(path);
+	rmdir(dir);
+	clear_env();
+}
+
+/* --api-url, GITHUB_API_URL and api_url: one check, one account of what is expected. */
+static void test_api_url_one_check(void)
+{
+	static const char expected[] = "an http:// or https:// URL with a host";
+	char dir[] = "/tmp/ghaminer-test-settings-XXXXXX", path[256];
+	struct settings s;
+	FILE *f;
+
+	clear_env();
+	setenv("GITHUB_TOKEN", ENV_TOKEN, 1);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--api-url", "https://u:p@x")), -EINVAL);
+	CHECK_HAS(captured, expected);
+	setenv("GITHUB_API_URL", "https://u:p@x", 1);
+	CHECK_INT(load(&s, ARGS("-s", "o/r")), -EINVAL);
+	CHECK_HAS(captured, expected);
+	unsetenv("GITHUB_API_URL");
+	if (!mkdtemp(dir)) {
+		CHECK(!"mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/config.yaml", dir);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("api_url: https://u:p@x\n", f);
+		fclose(f);
+	}
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", path)), -EINVAL);
+	CHECK_HAS(captured, expected);
+	unlink(path);
+	rmdir(dir);
+	clear_env();
+}
+
 static void test_usage(void)
 {
 	static const char *const mentions[] = {
@@ -685,7 +798,8 @@ static void test_usage(void)
 		"-h, --help", "--version", "GITHUB_TOKEN", "GH_TOKEN", "GITHUB_TOKENS",
 		"GITHUB_API_URL", "streaming_mode", "workflow_ids", "fetch_job_details", "output_csv",
 		"api_url", "max_in_flight", "requests_per_minute", "budget_reserve", "watch_interval",
-		"max_retries", "request_timeout", "tokens_file", "quiet:", "\n  0    ", "\n  1    ",
+		"max_retries", "request_timeout", "tokens_file", "quiet:", "--repo-concurrency N",
+		"repo_concurrency: 0", "\n  0    ", "\n  1    ",
 		"\n  2    ", "\n  3    ", "\n  4    ", "\n  5    ", "\n  130  ", "\n  143  ",
 	};
 	char doc[sizeof(captured)];
@@ -747,6 +861,8 @@ int main(void)
 	test_environment();
 	test_config_files();
 	test_config_values();
+	test_repo_concurrency();
+	test_api_url_one_check();
 	test_usage();
 	test_release();
 	return CHECK_DONE();
