@@ -20,6 +20,10 @@ struct settings {
 	struct repo_ref *repos; /* from -s and/or -p, in order, duplicates removed */
 	size_t nrepos;
 	unsigned *repo_lines;   /* parallel to repos: its line in the projects file, 0 for -s */
+	/* Projects-file lines that name no repository: skipped with a warning, each kept as
+	 * "FILE:LINE: invalid repository '…'" for the summary (the run is then partial). */
+	char **bad_lines;
+	size_t nbad_lines;
 
 	char *from_date; /* "YYYY-MM-DD" or NULL */
 	char *to_date;   /* "YYYY-MM-DD" or NULL */

@@ -298,11 +298,20 @@ static void summarise(struct miner *mn)
 					      : -1;
 		n++;
 	}
-	if (n > 1 || (n == 1 && rows[0].sum->failure > SF_CANCELLED))
+	if (n > 1 || mn->s->nbad_lines || (n == 1 && rows[0].sum->failure > SF_CANCELLED))
 		summary_print(rows, n);
 	json_decref(mn->summary);
 	mn->summary = summary_json(rows, n);
 	free(rows);
+	/* Lines of the projects file that named no repository: the request was not served
+	 * whole. */
+	for (size_t i = 0; i < mn->s->nbad_lines; i++) {
+		msg_warn("%s: skipped", mn->s->bad_lines[i]);
+		json_array_append_new(mn->summary, json_pack("{s:n, s:s, s:s}", "repo", "outcome",
+							     "invalid line", "error",
+							     mn->s->bad_lines[i]));
+		set_exit(mn, EXIT_PARTIAL);
+	}
 }
 
 static void on_wait(void *arg, const char *reason, double until, double spread_s)

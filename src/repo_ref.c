@@ -135,6 +135,11 @@ void repo_ref_release_all(struct settings *s)
 		repo_ref_release(&s->repos[i]);
 	free(s->repos);
 	free(s->repo_lines);
+	for (size_t i = 0; i < s->nbad_lines; i++)
+		free(s->bad_lines[i]);
+	free(s->bad_lines);
+	s->bad_lines = NULL;
+	s->nbad_lines = 0;
 	s->repos = NULL;
 	s->repo_lines = NULL;
 	s->nrepos = 0;
@@ -164,6 +169,17 @@ static void add_repo(struct settings *s, struct repo_ref *r, unsigned lineno)
 	memset(r, 0, sizeof(*r));
 }
 
+/* A projects-file line that names no repository: the others are still mined, so it is a
+ * warning, and the summary names it again. */
+static int bad_line(struct settings *s, const char *path, unsigned lineno, const char *shown)
+{
+	char *what = xasprintf("%s:%u: invalid repository '%s'", path, lineno, shown);
+	msg_warn("%s: " REPO_FORMS "; line skipped, the others are mined", what);
+	s->bad_lines = xrealloc(s->bad_lines, (s->nbad_lines + 1) * sizeof(*s->bad_lines));
+	s->bad_lines[s->nbad_lines++] = what;
+	return 0;
+}
+
 /* One repository from -s (a != NULL) or from line lineno of the projects file path. */
 static int repo_add_text(struct repo_ctx *rc, const char *text, const char *path, unsigned lineno,
 			 const struct cli_arg *a)
@@ -178,8 +194,7 @@ static int repo_add_text(struct repo_ctx *rc, const char *text, const char *path
 			cli_usage_error("invalid repository '%s' for %.*s: " REPO_FORMS,
 					settings_shown(text, buf, sizeof(buf)), a->optlen, a->opt);
 		else
-			msg_error("%s:%u: invalid repository '%s': " REPO_FORMS, path, lineno,
-				  settings_shown(text, buf, sizeof(buf)));
+			return bad_line(rc->s, path, lineno, settings_shown(text, buf, sizeof(buf)));
 		return -EINVAL;
 	}
 	if (host && !is_github_host(host, host_len) && !rc->other_host)

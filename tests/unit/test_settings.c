@@ -338,9 +338,6 @@ static void test_argv_errors(void)
 		  "pass -s octo/hello", 1 },
 		{ NOARGS, "ghaminer: error: no repository given: pass -s OWNER/REPO or -p FILE\n", 1 },
 		{ ARGS("-p", "data/projects_empty.txt"), "no repository given", 1 },
-		{ ARGS("-p", "data/projects_bad.txt"), "ghaminer: error: data/projects_bad.txt:3: "
-		  "invalid repository 'https://github.com/octo/fine/tree/main': expected "
-		  "https://github.com/OWNER/REPO or OWNER/REPO\n", 0 },
 		{ ARGS("-s", "o/r", "-c", ""), "empty file name for -c", 1 },
 		/* tokens never shown, even when they are the mistake */
 		{ ARGS("-s", "o/r", SECRET), "unexpected argument '***'", 1 },
@@ -757,6 +754,29 @@ static void test_repo_concurrency(void)
 	clear_env();
 }
 
+/* A projects-file line that names no repository is skipped with a warning naming its file
+ * and line; the other lines are mined. */
+static void test_projects_bad_line(void)
+{
+	struct settings s;
+
+	clear_env();
+	setenv("GITHUB_TOKEN", ENV_TOKEN, 1);
+	CHECK_INT(load(&s, ARGS("-p", "data/projects_bad.txt")), 0);
+	CHECK_HAS(captured, "ghaminer: warning: data/projects_bad.txt:3: invalid repository "
+		  "'https://github.com/octo/fine/tree/main': expected "
+		  "https://github.com/OWNER/REPO or OWNER/REPO; line skipped, the others are mined\n");
+	CHECK_INT(s.nrepos, 1);
+	CHECK_STR(s.repos[0].full_name, "octo/fine");
+	CHECK_INT(s.repo_lines[0], 2);
+	CHECK_INT(s.nbad_lines, 1);
+	CHECK_STR(s.bad_lines[0], "data/projects_bad.txt:3: invalid repository "
+		  "'https://github.com/octo/fine/tree/main'");
+	settings_release(&s);
+	CHECK(s.bad_lines == NULL && s.nbad_lines == 0);
+	clear_env();
+}
+
 /* --api-url, GITHUB_API_URL and api_url: one check, one account of what is expected. */
 static void test_api_url_one_check(void)
 {
@@ -862,6 +882,7 @@ int main(void)
 	test_config_files();
 	test_config_values();
 	test_repo_concurrency();
+	test_projects_bad_line();
 	test_api_url_one_check();
 	test_usage();
 	test_release();
