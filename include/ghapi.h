@@ -21,7 +21,10 @@ char *ghapi_jobs_url(const char *api, const char *full_name, int64_t run_id);
 char *ghapi_run_url(const char *api, const char *full_name, int64_t run_id);
 
 /* Whether url is on the same scheme, host and port as api: the token is only ever sent
- * there, whatever a Link header says. */
+ * there, whatever a Link header says. Both are parsed with curl's URL parser, as curl
+ * will parse them to connect: an absent port is the scheme's default (https://h and
+ * https://h:443 are the same), scheme and host compare without case, and a url with
+ * userinfo (https://api.github.com@evil.com/) or one curl cannot parse is refused. */
 bool ghapi_same_origin(const char *api, const char *url);
 
 /* The URL of rel="next" in a Link header, or NULL. Caller frees. */

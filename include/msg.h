@@ -10,8 +10,14 @@
 void msg_add_secret(const char *secret);
 void msg_forget_secrets(void);
 
-/* Write msg into dst (size n) with every registered secret replaced; returns dst. */
+/* Write msg into dst (size n, cut to fit) with every occurrence of every registered secret
+ * replaced by "***": the longest one where several start at the same place, and one
+ * "***" over secrets that overlap. Returns dst. msg itself must be whole: a secret cut at
+ * its end is not recognised (see msg_vformat). */
 char *msg_redact(char *dst, size_t n, const char *msg);
+/* vsnprintf into dst (size n), redacted as msg_redact does. When the text does not fit, a
+ * tail that could be the beginning of a secret is dropped as well. Returns dst. */
+char *msg_vformat(char *dst, size_t n, const char *fmt, va_list ap);
 
 void msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

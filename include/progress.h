@@ -7,7 +7,8 @@
 #include <stddef.h>
 
 struct progress_view {
-	const char *repo;
+	const char *repo;   /* the repository in view, or NULL / "" (several in flight) */
+	int repos_done, repos_total; /* repos_total > 1: "repos 3/200" is shown */
 	const char *what;   /* "listed" (runs, phase 1) or "runs" (with jobs, phase 2) */
 	long done, total;   /* total < 0: unknown */
 	double rate;        /* per second */
@@ -16,7 +17,11 @@ struct progress_view {
 	int repos_done, repos_total; /* several repositories: how many are done */
 };
 
-/* Format one line (no newline) into buf. Pure. */
+/* Format one line (no newline, cut to fit n) into buf. Pure. E.g.
+ *   "octo/hello: runs 68/250, 13.8/s, ETA 13s, budget 4928"
+ *   "octo/hello (repos 3/200): runs 68/250, 13.8/s, ETA 13s, budget ?"
+ *   "repos 3/200: listed 1200, 0.0/s, ETA ?, budget 4000"
+ *   "octo/hello: runs 68/250, waiting for the rate limit: 2m05s, budget 0" */
 void progress_format(char *buf, size_t n, const struct progress_view *v);
 
 void progress_init(bool quiet);

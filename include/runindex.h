@@ -27,7 +27,8 @@ void runindex_release(struct runindex *ix);
 int runindex_repo(struct runindex *ix, const char *full_name, bool add);
 /* The slot's value pointer, or NULL. */
 uint64_t *runindex_get(const struct runindex *ix, uint32_t repo, int64_t run_id);
-/* Insert (value 0) or find; returns the value pointer; *added tells which. */
+/* Insert (value 0) or find; returns the value pointer (valid until the next put); *added
+ * tells which. run_id must not be 0, the mark of an empty slot. */
 uint64_t *runindex_put(struct runindex *ix, uint32_t repo, int64_t run_id, bool *added);
 
 /* Iterate: for (size_t i = 0; runindex_next(ix, &i, &slot); ) ... */

@@ -1,6 +1,7 @@
-/* syncstate.h - what completed passes proved, kept beside the CSV (<csv>.state, one line a
- * fact): per listing, the created_at ranges known complete; per token and URL, the ETag of
- * the listing's first page; the time of the last complete sync. */
+/* syncstate.h - what completed passes proved, kept beside the CSV (<csv>.state, a JSON
+ * object with one listing or ETag a line): per listing, the created_at ranges known
+ * complete; per token and URL, the ETag of the listing's first page; the time of the last
+ * complete sync. The text format of earlier versions still loads. */
 #ifndef GHAMINER_SYNCSTATE_H
 #define GHAMINER_SYNCSTATE_H
 
@@ -15,7 +16,7 @@ struct sync_range {
 };
 
 struct sync_listing {
-	char *key; /* "owner/repo wf=ID from=DATE to=DATE" without spaces */
+	char *key; /* "owner/repo|wf=ID|from=DATE|to=DATE" (the caller's choice; any text) */
 	struct sync_range *r;
 	size_t nr;
 	double last_sync; /* epoch seconds of the last pass with no gap left, 0 = never */
@@ -37,10 +38,13 @@ struct syncstate {
 	size_t ne;
 };
 
-/* Load <csv>.state (absent = empty). 0, or -1 after a warning (the state is then empty:
- * a damaged state only costs requests). */
+/* Load <csv>.state (absent = empty): the JSON format, or the text format of earlier
+ * versions. 0, or a negative errno after a warning: -EINVAL when the file is not
+ * understood, the read's error otherwise. The state is then empty (with st->path set): a
+ * damaged state only costs requests. */
 int syncstate_load(struct syncstate *st, const char *csv_path);
-/* Durably replace the file (temp, fsync, rename). 0, or -1 after printing the error. */
+/* Durably replace the file as JSON (temp file, fsync, rename, fsync of the directory).
+ * 0, or a negative errno after printing the error; the old file is then left whole. */
 int syncstate_save(const struct syncstate *st);
 void syncstate_release(struct syncstate *st);
 
@@ -48,13 +52,20 @@ struct sync_listing *syncstate_listing(struct syncstate *st, const char *key);
 /* The stored ETag for url, or NULL; *next (when not NULL) gets the stored next URL. */
 const char *syncstate_etag(const struct syncstate *st, const char *token_id, const char *url,
 			   const char **next);
+/* Store (a copy of) the ETag of url, and the page's next URL (NULL: none), replacing what
+ * was stored for the same token and url. A NULL etag stores nothing. */
 void syncstate_set_etag(struct syncstate *st, const char *token_id, const char *url,
 			const char *etag, const char *next);
 /* Drop the ETags of day windows (created=YYYY-MM-DD) older than max_age_days before now:
  * re-runs are no longer possible there, so nothing will ask for them again. Returns how
  * many were dropped. */
 size_t syncstate_prune_days(struct syncstate *st, double now, int max_age_days);
-/* A short non-reversible id for a token (FNV-1a, hex). */
+/* A short id for a token (64-bit FNV-1a, hex) that keeps the token out of the file. It is
+ * not a secret: anyone holding the state file and a candidate token can check whether
+ * that token wrote it. A salt or key would have to live somewhere the file's reader cannot
+ * see, and there is no such place here; what keeps a token safe is its own ~180 bits of
+ * randomness, which no guessing reaches. Changing the hash would orphan every stored ETag
+ * (one full request each), so it stays. */
 void syncstate_token_id(const char *token, char out[17]);
 
 /* Pure range logic. */

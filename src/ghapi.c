@@ -3,6 +3,7 @@
 #include "ghapi.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -54,15 +55,66 @@ char *ghapi_run_url(const char *api, const char *full_name, int64_t run_id)
 	return xasprintf("%s/repos/%s/actions/runs/%" PRId64, api, full_name, run_id);
 }
 
+/* The parts of url that make its origin: scheme and host lower-cased, the port as a
+ * number (the scheme's default when absent). 0, or -1 when url is not an absolute URL or
+ * carries userinfo ("https://api.github.com@evil.com/" is evil.com with a user name: a
+ * token never goes to a URL written to look like another). */
+struct origin {
+	char *scheme, *host;
+	long port;
+};
+
+static int origin_parse(const char *url, struct origin *o)
+{
+	CURLU *u = curl_url();
+	char *port = NULL, *user = NULL, *password = NULL, *end;
+	int rc = -1;
+	o->scheme = o->host = NULL;
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+		goto out;
+	if (curl_url_get(u, CURLUPART_USER, &user, 0) != CURLUE_NO_USER ||
+	    curl_url_get(u, CURLUPART_PASSWORD, &password, 0) != CURLUE_NO_PASSWORD)
+		goto out;
+	if (curl_url_get(u, CURLUPART_SCHEME, &o->scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &o->host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+		goto out;
+	o->port = strtol(port, &end, 10);
+	if (*end || o->port <= 0 || !*o->host)
+		goto out;
+	rc = 0;
+out:
+	curl_free(port);
+	curl_free(user);
+	curl_free(password);
+	curl_url_cleanup(u);
+	if (rc) {
+		curl_free(o->scheme);
+		curl_free(o->host);
+		o->scheme = o->host = NULL;
+	}
+	return rc;
+}
+
 bool ghapi_same_origin(const char *api, const char *url)
 {
-	const char *host = strstr(api, "://");
-	size_t n;
-	if (!host || !url)
+	struct origin a, b;
+	bool same;
+	if (!api || !url || origin_parse(api, &a) != 0)
 		return false;
-	n = (size_t)(host - api) + 3;
-	n += strcspn(api + n, "/?#");
-	return strncasecmp(api, url, n) == 0 && (url[n] == '\0' || url[n] == '/' || url[n] == '?');
+	if (origin_parse(url, &b) != 0) {
+		curl_free(a.scheme);
+		curl_free(a.host);
+		return false;
+	}
+	/* Host names compare without case (RFC 3986 §3.2.2); curl keeps them as written. */
+	same = strcasecmp(a.scheme, b.scheme) == 0 && strcasecmp(a.host, b.host) == 0 &&
+	       a.port == b.port;
+	curl_free(a.scheme);
+	curl_free(a.host);
+	curl_free(b.scheme);
+	curl_free(b.host);
+	return same;
 }
 
 char *ghapi_link_next(const char *link)

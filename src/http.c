@@ -1,12 +1,19 @@
 /* http.c - libcurl multi driven by libuv: uv_poll per socket, one uv_timer, completion
  * callbacks. The shape of curl's docs/examples/multi-uv.c, with its known bugs avoided:
  * finished transfers are read after every socket action, 0 ms timeouts become 1 ms, and the
- * curl timer callback never calls back into libcurl. */
+ * curl timer callback never calls back into libcurl. Headers are read with curl_easy_header
+ * once a transfer ends, so they are those of the final answer after any redirect. */
 #include "http.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <time.h>
+
+#if !CURL_AT_LEAST_VERSION(7, 83, 0)
+#error "libcurl 7.83 or later is needed for curl_easy_header"
+#endif
 
 #define HTTP_BODY_CAP (256u << 20)
 
@@ -17,7 +24,7 @@ struct http {
 	char *user_agent;
 	long timeout_ms;
 	struct http_stats stats;
-	struct http_req *active; /* requests in flight */
+	TAILQ_HEAD(, http_req) active; /* requests in flight */
 	int closing;
 	int open_handles; /* uv handles not yet closed: the timer and the socket polls */
 	bool added;       /* a transfer was added since curl last ran its timers */
@@ -142,24 +149,12 @@ static size_t on_body(char *p, size_t size, size_t n, void *userp)
 	return size * n;
 }
 
-static char *header_value(const char *line, size_t len, const char *name)
-{
-	size_t nl = strlen(name);
-	if (len <= nl + 1 || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
-		return NULL;
-	const char *v = line + nl + 1, *end = line + len;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-		end--;
-	return xstrndup(v, (size_t)(end - v));
-}
-
 static void clear_outputs(struct http_req *r)
 {
 	free(r->link);
 	free(r->etag);
-	r->link = r->etag = NULL;
+	free(r->rl_resource);
+	r->link = r->etag = r->rl_resource = NULL;
 	r->rl_remaining = -1;
 	r->rl_limit = -1;
 	r->rl_reset = 0;
@@ -167,59 +162,113 @@ static void clear_outputs(struct http_req *r)
 	buf_reset(&r->body);
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *userp)
+/* The value of the last `name` header of the final answer (after redirects), copied, or
+ * NULL. curl has already trimmed the surrounding whitespace. */
+static char *header_last(CURL *e, const char *name)
 {
-	struct http_req *r = userp;
-	size_t len = size * n;
-	char *v;
-	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-		clear_outputs(r); /* a new answer (after a redirect or 100-continue) */
-		return len;
+	struct curl_header *hd;
+	if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &hd) != CURLHE_OK)
+		return NULL;
+	if (hd->amount > 1 &&
+	    curl_easy_header(e, name, hd->amount - 1, CURLH_HEADER, -1, &hd) != CURLHE_OK)
+		return NULL;
+	return xstrdup(hd->value);
+}
+
+/* Every `name` header joined with ", ": several Link headers mean the same as one with
+ * the links comma-separated (RFC 8288 §3). Copied, or NULL. */
+static char *header_joined(CURL *e, const char *name)
+{
+	struct curl_header *hd;
+	struct buf b;
+	size_t amount;
+	if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &hd) != CURLHE_OK)
+		return NULL;
+	amount = hd->amount;
+	buf_init(&b, 0);
+	buf_appends(&b, hd->value); /* copy now: the next call reuses hd */
+	for (size_t i = 1; i < amount; i++) {
+		if (curl_easy_header(e, name, i, CURLH_HEADER, -1, &hd) != CURLHE_OK)
+			break;
+		buf_appends(&b, ", ");
+		buf_appends(&b, hd->value);
 	}
-	if ((v = header_value(p, len, "link"))) {
-		free(r->link);
-		r->link = v;
-	} else if ((v = header_value(p, len, "etag"))) {
-		free(r->etag);
-		r->etag = v;
-	} else if ((v = header_value(p, len, "x-ratelimit-remaining"))) {
-		r->rl_remaining = strtol(v, NULL, 10);
-		free(v);
-	} else if ((v = header_value(p, len, "x-ratelimit-limit"))) {
-		r->rl_limit = strtol(v, NULL, 10);
-		free(v);
-	} else if ((v = header_value(p, len, "x-ratelimit-reset"))) {
-		r->rl_reset = strtod(v, NULL);
-		free(v);
-	} else if ((v = header_value(p, len, "retry-after"))) {
-		/* GitHub sends seconds; an HTTP date is treated as the 60 s default. */
-		char *end;
-		double s = strtod(v, &end);
-		r->retry_after = (*end || s < 0) ? 60 : s;
-		free(v);
+	return b.data;
+}
+
+/* A header's whole value as a number, or `absent` when missing or not a number: a
+ * garbled X-RateLimit-Remaining must not read as 0 (the budget spent). */
+static double header_number(CURL *e, const char *name, double absent)
+{
+	char *v = header_last(e, name), *end;
+	double d = absent;
+	if (v && *v) {
+		d = strtod(v, &end);
+		if (*end || !isfinite(d))
+			d = absent;
 	}
-	return len;
+	free(v);
+	return d;
+}
+
+/* Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date. A date counts from the
+ * answer's own Date header when it has one, so a skewed local clock does not stretch or
+ * cut the wait; else from the local clock. A date in the past is 0. A value that is
+ * neither is taken as GitHub's documented default for a secondary limit: 60 s. */
+static double retry_after(CURL *e)
+{
+	char *v = header_last(e, "Retry-After"), *date, *end;
+	double s;
+	time_t t, now;
+	if (!v)
+		return -1;
+	s = strtod(v, &end);
+	if (end != v && !*end && isfinite(s)) {
+		free(v);
+		return s > 0 ? s : 0;
+	}
+	t = curl_getdate(v, NULL);
+	free(v);
+	if (t == -1)
+		return 60;
+	date = header_last(e, "Date");
+	now = date ? curl_getdate(date, NULL) : -1;
+	free(date);
+	if (now == -1)
+		now = time(NULL);
+	return t > now ? difftime(t, now) : 0;
+}
+
+static void read_headers(struct http_req *r)
+{
+	CURL *e = r->easy;
+	r->link = header_joined(e, "Link");
+	r->etag = header_last(e, "ETag");
+	r->rl_resource = header_last(e, "X-RateLimit-Resource");
+	r->rl_remaining = (long)header_number(e, "X-RateLimit-Remaining", -1);
+	r->rl_limit = (long)header_number(e, "X-RateLimit-Limit", -1);
+	r->rl_reset = header_number(e, "X-RateLimit-Reset", 0);
+	r->retry_after = retry_after(e);
 }
 
 static void finish(struct http *h, CURL *easy, CURLcode result)
 {
 	struct http_req *r = NULL;
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+	read_headers(r);
 	curl_multi_remove_handle(h->multi, easy);
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		h->active = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	r->next = r->prev = NULL;
+	TAILQ_REMOVE(&h->active, r, in_flight);
 	r->result = result;
-	if (result == CURLE_OK)
+	if (result == CURLE_OK) {
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r->status);
-	else
+	} else {
+		/* Whatever arrived is not the answer: a body cut short of its Content-Length
+		 * must not pass for a whole one. */
 		r->status = 0;
-	if (result != CURLE_OK && !r->errbuf[0])
-		snprintf(r->errbuf, sizeof(r->errbuf), "%s", curl_easy_strerror(result));
+		buf_reset(&r->body);
+		if (!r->errbuf[0])
+			snprintf(r->errbuf, sizeof(r->errbuf), "%s", curl_easy_strerror(result));
+	}
 	h->stats.in_flight--;
 	r->done(r, r->arg);
 }
@@ -239,6 +288,7 @@ struct http *http_new(uv_loop_t *loop, double timeout_s, const char *user_agent)
 	h->loop = loop;
 	h->user_agent = xstrdup(user_agent);
 	h->timeout_ms = (long)(timeout_s * 1000);
+	TAILQ_INIT(&h->active);
 	h->multi = curl_multi_init();
 	if (!h->multi) {
 		free(h->user_agent);
@@ -259,9 +309,25 @@ struct http *http_new(uv_loop_t *loop, double timeout_s, const char *user_agent)
 	return h;
 }
 
+/* The list holds a copy of the token: wipe it before it goes back to the allocator. */
+static void free_headers(struct http_req *r)
+{
+	for (struct curl_slist *l = r->headers; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(r->headers);
+	r->headers = NULL;
+}
+
+/* curl_slist_append returns NULL on failure and keeps the list: keep it too. */
+static void add_header(struct http_req *r, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(r->headers, line);
+	if (l)
+		r->headers = l;
+}
+
 int http_start(struct http *h, struct http_req *r)
 {
-	char line[512];
 	r->h = h;
 	r->status = 0;
 	r->errbuf[0] = '\0';
@@ -271,23 +337,23 @@ int http_start(struct http *h, struct http_req *r)
 	if (!r->easy) {
 		r->easy = curl_easy_init();
 		if (!r->easy)
-			return -1;
+			return -ENOMEM;
 	} else {
 		curl_easy_reset(r->easy);
 	}
-	curl_slist_free_all(r->headers);
-	r->headers = NULL;
-	r->headers = curl_slist_append(r->headers, "Accept: application/vnd.github+json");
-	r->headers = curl_slist_append(r->headers, "X-GitHub-Api-Version: 2022-11-28");
+	free_headers(r);
+	add_header(r, "Accept: application/vnd.github+json");
+	add_header(r, "X-GitHub-Api-Version: 2022-11-28");
 	if (r->token) {
 		char *auth = xasprintf("Authorization: Bearer %s", r->token);
-		r->headers = curl_slist_append(r->headers, auth);
+		add_header(r, auth);
 		explicit_bzero(auth, strlen(auth));
 		free(auth);
 	}
 	if (r->if_none_match) {
-		snprintf(line, sizeof(line), "If-None-Match: %s", r->if_none_match);
-		r->headers = curl_slist_append(r->headers, line);
+		char *inm = xasprintf("If-None-Match: %s", r->if_none_match);
+		add_header(r, inm);
+		free(inm);
 	}
 	CURL *e = r->easy;
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
@@ -305,17 +371,11 @@ int http_start(struct http *h, struct http_req *r)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
 	if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
-		return -1;
-	r->prev = NULL;
-	r->next = h->active;
-	if (h->active)
-		h->active->prev = r;
-	h->active = r;
+		return -EIO;
+	TAILQ_INSERT_TAIL(&h->active, r, in_flight);
 	h->added = true;
 	h->stats.requests++;
 	if (++h->stats.in_flight > h->stats.max_in_flight)
@@ -325,17 +385,17 @@ int http_start(struct http *h, struct http_req *r)
 
 void http_abort_all(struct http *h)
 {
-	while (h->active)
-		finish(h, h->active->easy, CURLE_ABORTED_BY_CALLBACK);
+	struct http_req *r;
+	while ((r = TAILQ_FIRST(&h->active)))
+		finish(h, r->easy, CURLE_ABORTED_BY_CALLBACK);
 }
 
 void http_req_release(struct http_req *r)
 {
 	if (r->easy)
 		curl_easy_cleanup(r->easy);
-	curl_slist_free_all(r->headers);
+	free_headers(r);
 	r->easy = NULL;
-	r->headers = NULL;
 	clear_outputs(r);
 	buf_release(&r->body);
 }

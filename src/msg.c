@@ -2,9 +2,12 @@
 #include "msg.h"
 #include "progress.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util.h"
 
 #define MSG_MAX_SECRETS 256
 
@@ -33,54 +36,89 @@ void msg_forget_secrets(void)
 	nsecrets = 0;
 }
 
+/* The length of the longest secret that starts at p, or 0. strncmp stops at p's end. */
+static size_t secret_at(const char *p)
+{
+	size_t hit = 0;
+	for (size_t i = 0; i < nsecrets; i++) {
+		size_t l = strlen(secrets[i]);
+		if (l > hit && strncmp(p, secrets[i], l) == 0)
+			hit = l;
+	}
+	return hit;
+}
+
 char *msg_redact(char *dst, size_t n, const char *msg)
 {
 	size_t o = 0;
 	if (n == 0)
 		return dst;
 	while (*msg && o + 1 < n) {
-		size_t hit = 0;
-		/* The longest secret that matches here: one token may contain another. */
-		for (size_t i = 0; i < nsecrets; i++) {
-			size_t l = strlen(secrets[i]);
-			if (l > hit && strncmp(msg, secrets[i], l) == 0)
-				hit = l;
-		}
-		if (hit) {
-			for (const char *r = "***"; *r && o + 1 < n; r++)
-				dst[o++] = *r;
-			msg += hit;
-		} else {
+		size_t end = secret_at(msg);
+		if (!end) {
 			dst[o++] = *msg++;
+			continue;
 		}
+		/* The longest secret here, stretched over any other that starts inside it:
+		 * one token may contain another, or two may overlap, and no part of either
+		 * may show. */
+		for (size_t k = 1; k < end; k++) {
+			size_t l = secret_at(msg + k);
+			if (k + l > end)
+				end = k + l;
+		}
+		for (const char *r = "***"; *r && o + 1 < n; r++)
+			dst[o++] = *r;
+		msg += end;
 	}
 	dst[o] = '\0';
 	return dst;
 }
 
 /* A message cut at the buffer's end may end in the first part of a secret, which no
- * whole-secret match finds: drop such a tail. */
+ * whole-secret match finds: drop such a tail, again until none is left (a shorter tail
+ * may begin another secret). */
 static void cut_partial_secret(char *s)
 {
 	size_t n = strlen(s);
-	for (size_t i = 0; i < nsecrets; i++) {
-		size_t l = strlen(secrets[i]);
-		for (size_t k = l - 1; k > 0; k--) {
-			if (k <= n && strncmp(s + n - k, secrets[i], k) == 0) {
-				s[n - k] = '\0';
-				n -= k;
-				break;
+	bool cut = true;
+	while (cut) {
+		cut = false;
+		for (size_t i = 0; i < nsecrets && !cut; i++) {
+			size_t l = strlen(secrets[i]);
+			for (size_t k = l - 1; k > 0 && !cut; k--) {
+				if (k <= n && strncmp(s + n - k, secrets[i], k) == 0) {
+					n -= k;
+					s[n] = '\0';
+					cut = true;
+				}
 			}
 		}
 	}
 }
 
+char *msg_vformat(char *dst, size_t n, const char *fmt, va_list ap)
+{
+	char *raw;
+	int len;
+	if (n == 0)
+		return dst;
+	raw = xmalloc(n);
+	len = vsnprintf(raw, n, fmt, ap);
+	if (len < 0)
+		raw[0] = '\0';
+	else if ((size_t)len >= n)
+		cut_partial_secret(raw);
+	msg_redact(dst, n, raw);
+	explicit_bzero(raw, n);
+	free(raw);
+	return dst;
+}
+
 static void msg_emit(const char *prefix, const char *fmt, va_list ap)
 {
-	char raw[4096], clean[4096];
-	if (vsnprintf(raw, sizeof(raw), fmt, ap) >= (int)sizeof(raw))
-		cut_partial_secret(raw);
-	msg_redact(clean, sizeof(clean), raw);
+	char clean[4096];
+	msg_vformat(clean, sizeof(clean), fmt, ap);
 	progress_clear();
 	fprintf(stderr, "ghaminer: %s%s\n", prefix, clean);
 	fflush(stderr);

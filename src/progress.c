@@ -20,14 +20,26 @@ static void format_duration(char *buf, size_t n, double s)
 
 void progress_format(char *buf, size_t n, const struct progress_view *v)
 {
-	char eta[32], wait[32], budget[32] = "?";
+	char eta[32], wait[32], budget[32] = "?", who[160] = "";
+	bool named = v->repo && *v->repo;
 	int o;
+	if (n == 0)
+		return;
 	if (v->budget >= 0)
 		snprintf(budget, sizeof(budget), "%ld", v->budget);
+	/* Several repositories at once: how many are done says more than the one in view,
+	 * which may be none of them (then only the count shows). */
+	if (v->repos_total > 1 && named)
+		snprintf(who, sizeof(who), "%s (repos %d/%d): ", v->repo, v->repos_done,
+			 v->repos_total);
+	else if (v->repos_total > 1)
+		snprintf(who, sizeof(who), "repos %d/%d: ", v->repos_done, v->repos_total);
+	else if (named)
+		snprintf(who, sizeof(who), "%s: ", v->repo);
 	if (v->total >= 0)
-		o = snprintf(buf, n, "%s: %s %ld/%ld", v->repo, v->what, v->done, v->total);
+		o = snprintf(buf, n, "%s%s %ld/%ld", who, v->what ? v->what : "", v->done, v->total);
 	else
-		o = snprintf(buf, n, "%s: %s %ld", v->repo, v->what, v->done);
+		o = snprintf(buf, n, "%s%s %ld", who, v->what ? v->what : "", v->done);
 	if (o < 0 || (size_t)o >= n)
 		return;
 	if (v->wait_s > 0) {
@@ -36,7 +48,7 @@ void progress_format(char *buf, size_t n, const struct progress_view *v)
 			 budget);
 		return;
 	}
-	if (v->total >= 0 && v->rate > 0)
+	if (v->total >= 0 && v->rate > 0 && v->done <= v->total)
 		format_duration(eta, sizeof(eta), (double)(v->total - v->done) / v->rate);
 	else
 		snprintf(eta, sizeof(eta), "?");

@@ -1,12 +1,25 @@
-/* syncstate.c - what completed passes proved, kept beside the CSV, human-readable:
+/* syncstate.c - what completed passes proved, kept beside the CSV. Losing it is safe: it
+ * only saves requests, the CSV stays the database. Written as JSON, one fact a line so a
+ * person can read it and a diff shows what changed:
+ *   {"ghaminer_state": 2, "note": "...",
+ *    "listings": [
+ *     {"key": "o/r|wf=0|from=-|to=-", "last_sync": 1795432894,
+ *      "covered": [["*", "2024-01-01T00:00:00+00:00"], ...]},
+ *     ...],
+ *    "etags": [
+ *     {"token_id": "…", "url": "…", "etag": "W/\"…\"", "next": "…"},
+ *     ...]}
+ * Earlier versions wrote text, which could hold no space in a key, URL or ETag; it still
+ * loads (version 1):
  *   listing <key> last_sync=<epoch> covered=<lo>..<hi>,...
- *   etag <token id> <etag> <url>
- * Losing it is safe: it only saves requests, the CSV stays the database. */
+ *   etag <token id> <etag> <url> [<next>] */
 #include "syncstate.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,7 +157,7 @@ void syncstate_set_etag(struct syncstate *st, const char *token_id, const char *
 			const char *etag, const char *next)
 {
 	struct sync_etag *e = NULL;
-	if (!etag || strpbrk(etag, " \n") || strpbrk(url, " \n") || (next && strpbrk(next, " \n")))
+	if (!etag || !url || !token_id)
 		return;
 	for (size_t i = 0; i < st->ne && !e; i++)
 		if (strcmp(st->e[i].token_id, token_id) == 0 && strcmp(st->e[i].url, url) == 0)
@@ -195,7 +208,10 @@ size_t syncstate_prune_days(struct syncstate *st, double now, int max_age_days)
 	return dropped;
 }
 
-static int parse_listing(struct syncstate *st, char *rest)
+#define SYNCSTATE_VERSION 2
+
+/* Version 1: "listing <key> last_sync=<epoch> covered=<lo>..<hi>,...". */
+static int parse_text_listing(struct syncstate *st, char *rest)
 {
 	char *save, *key = strtok_r(rest, " ", &save), *tok;
 	if (!key)
@@ -221,91 +237,278 @@ static int parse_listing(struct syncstate *st, char *rest)
 	return 0;
 }
 
-int syncstate_load(struct syncstate *st, const char *csv_path)
+/* Version 1, the whole text. 0, or -1 with *bad_line set. */
+static int load_text(struct syncstate *st, char *text, int *bad_line)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	int lineno = 0, rc = 0;
-	memset(st, 0, sizeof(*st));
-	st->path = xasprintf("%s.state", csv_path);
-	FILE *f = fopen(st->path, "r");
-	if (!f)
-		return 0;
-	while (getline(&line, &cap, f) > 0) {
+	char *save, *line;
+	int lineno = 0;
+	/* strtok_r skips empty lines, so count them from the text itself. */
+	for (line = text; line; line = save) {
+		save = strchr(line, '\n');
+		if (save)
+			*save++ = '\0';
 		lineno++;
-		line[strcspn(line, "\n")] = '\0';
 		if (!*line || *line == '#')
 			continue;
 		if (strncmp(line, "listing ", 8) == 0) {
-			if (parse_listing(st, line + 8) != 0)
-				rc = -1;
+			if (parse_text_listing(st, line + 8) == 0)
+				continue;
 		} else if (strncmp(line, "etag ", 5) == 0) {
-			char *save, *id = strtok_r(line + 5, " ", &save);
-			char *etag = strtok_r(NULL, " ", &save), *url = strtok_r(NULL, " ", &save);
-			char *next = strtok_r(NULL, " ", &save);
-			if (id && etag && url)
+			char *s2, *id = strtok_r(line + 5, " ", &s2);
+			char *etag = strtok_r(NULL, " ", &s2), *url = strtok_r(NULL, " ", &s2);
+			char *next = strtok_r(NULL, " ", &s2);
+			if (id && etag && url) {
 				syncstate_set_etag(st, id, url, etag, next);
-			else
-				rc = -1;
-		} else {
-			rc = -1;
+				continue;
+			}
 		}
-		if (rc) {
-			msg_warn("'%s' line %d is not understood: ignoring the sync state (the next "
-				 "pass lists everything again)", st->path, lineno);
-			break;
+		*bad_line = lineno;
+		return -1;
+	}
+	return 0;
+}
+
+static int load_json_listing(struct syncstate *st, const json_t *o)
+{
+	const char *key = json_string_value(json_object_get(o, "key"));
+	const json_t *last = json_object_get(o, "last_sync"), *covered = json_object_get(o, "covered");
+	const json_t *pair;
+	size_t i;
+	if (!key || (last && !json_is_number(last)) || (covered && !json_is_array(covered)))
+		return -1;
+	struct sync_listing *l = syncstate_listing(st, key);
+	l->last_sync = last ? json_number_value(last) : 0;
+	json_array_foreach(covered, i, pair) {
+		const char *lo_s = json_string_value(json_array_get(pair, 0));
+		const char *hi_s = json_string_value(json_array_get(pair, 1));
+		int64_t lo, hi;
+		if (!lo_s || !hi_s || json_array_size(pair) != 2 || parse_time(lo_s, &lo) ||
+		    parse_time(hi_s, &hi))
+			return -1;
+		sync_cover(l, lo, hi);
+	}
+	return 0;
+}
+
+static int load_json_etag(struct syncstate *st, const json_t *o)
+{
+	const char *id = json_string_value(json_object_get(o, "token_id"));
+	const char *url = json_string_value(json_object_get(o, "url"));
+	const char *etag = json_string_value(json_object_get(o, "etag"));
+	const json_t *next = json_object_get(o, "next");
+	if (!id || !url || !etag || (next && !json_is_string(next) && !json_is_null(next)))
+		return -1;
+	syncstate_set_etag(st, id, url, etag, json_string_value(next));
+	return 0;
+}
+
+/* The JSON format. 0, or -1 with why (a static text) or a parse error in err. */
+static int load_json(struct syncstate *st, const char *text, size_t len, json_error_t *err)
+{
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, err), *v;
+	const json_t *version, *listings, *etags;
+	size_t i;
+	int rc = -1;
+	if (!root)
+		return -1;
+	version = json_object_get(root, "ghaminer_state");
+	listings = json_object_get(root, "listings");
+	etags = json_object_get(root, "etags");
+	if (!json_is_integer(version) || json_integer_value(version) != SYNCSTATE_VERSION) {
+		snprintf(err->text, sizeof(err->text), "%s",
+			 json_is_integer(version) ? "written by another version of ghaminer"
+						  : "no \"ghaminer_state\" version");
+		goto out;
+	}
+	if ((listings && !json_is_array(listings)) || (etags && !json_is_array(etags))) {
+		snprintf(err->text, sizeof(err->text), "\"listings\" or \"etags\" not an array");
+		goto out;
+	}
+	json_array_foreach(listings, i, v) {
+		if (load_json_listing(st, v) != 0) {
+			snprintf(err->text, sizeof(err->text), "listing %zu is malformed", i + 1);
+			goto out;
 		}
 	}
-	free(line);
+	json_array_foreach(etags, i, v) {
+		if (load_json_etag(st, v) != 0) {
+			snprintf(err->text, sizeof(err->text), "ETag %zu is malformed", i + 1);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+static int read_file(const char *path, struct buf *b)
+{
+	char chunk[65536];
+	size_t n;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(b, chunk, n);
+	int rc = ferror(f) ? -EIO : 0;
 	fclose(f);
+	return rc;
+}
+
+int syncstate_load(struct syncstate *st, const char *csv_path)
+{
+	struct buf text;
+	json_error_t err;
+	int rc, bad_line = 0;
+	const char *p;
+	memset(st, 0, sizeof(*st));
+	st->path = xasprintf("%s.state", csv_path);
+	buf_init(&text, 0);
+	rc = read_file(st->path, &text);
+	if (rc == -ENOENT) {
+		rc = 0;
+		goto out;
+	}
+	if (rc) {
+		msg_warn("cannot read '%s': %s: ignoring the sync state (the next pass lists "
+			 "everything again)", st->path, strerror(-rc));
+		goto out;
+	}
+	if (!text.data)
+		goto out; /* empty */
+	for (p = text.data; *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'; p++)
+		;
+	if (*p == '{') {
+		err.text[0] = '\0';
+		err.line = -1;
+		if (load_json(st, text.data, text.len, &err) != 0) {
+			rc = -EINVAL;
+			if (err.line > 0)
+				msg_warn("'%s' line %d: %s: ignoring the sync state (the next pass "
+					 "lists everything again)", st->path, err.line, err.text);
+			else
+				msg_warn("'%s': %s: ignoring the sync state (the next pass lists "
+					 "everything again)", st->path, err.text);
+		}
+	} else if (load_text(st, text.data, &bad_line) != 0) {
+		rc = -EINVAL;
+		msg_warn("'%s' line %d is not understood: ignoring the sync state (the next pass "
+			 "lists everything again)", st->path, bad_line);
+	}
+out:
+	buf_release(&text);
 	if (rc) {
 		char *path = st->path;
 		st->path = NULL;
 		syncstate_release(st);
-		memset(st, 0, sizeof(*st));
 		st->path = path;
 	}
+	return rc;
+}
+
+static json_t *listing_json(const struct sync_listing *l)
+{
+	char lo[32], hi[32];
+	json_t *covered = json_array();
+	for (size_t k = 0; k < l->nr; k++) {
+		sync_format_time(l->r[k].lo, lo);
+		sync_format_time(l->r[k].hi, hi);
+		json_array_append_new(covered, json_pack("[ss]", lo, hi));
+	}
+	return json_pack("{s:s, s:I, s:o}", "key", l->key, "last_sync",
+			 (json_int_t)llround(l->last_sync), "covered", covered);
+}
+
+/* NULL when a string is not UTF-8. */
+static json_t *etag_json(const struct sync_etag *e)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s}", "token_id", e->token_id, "url", e->url, "etag",
+			      e->etag);
+	if (o && e->next && json_object_set_new(o, "next", json_string(e->next)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* One element of an array on a line of its own. 0, or -ENOMEM. */
+static int append_line(struct buf *b, json_t *elem, bool first)
+{
+	char *s = json_dumps(elem, JSON_PRESERVE_ORDER);
+	json_decref(elem);
+	if (!s)
+		return -ENOMEM;
+	buf_printf(b, "%s\n  %s", first ? "" : ",", s);
+	free(s);
+	return 0;
+}
+
+/* The whole file's text. 0, or a negative errno. */
+static int format_json(const struct syncstate *st, struct buf *b)
+{
+	size_t written = 0;
+	int rc = 0;
+	buf_printf(b, "{\"ghaminer_state\": %d,\n \"note\": \"what completed passes proved about "
+		      "the CSV beside it; safe to delete: the next run then lists everything "
+		      "again\",\n \"listings\": [", SYNCSTATE_VERSION);
+	for (size_t i = 0; i < st->nl && !rc; i++) {
+		json_t *o = listing_json(&st->l[i]);
+		/* A key is the caller's UTF-8 text; anything else is a bug worth hearing of. */
+		rc = o ? append_line(b, o, i == 0) : -EINVAL;
+	}
+	buf_appends(b, "],\n \"etags\": [");
+	for (size_t i = 0; i < st->ne && !rc; i++) {
+		json_t *o = etag_json(&st->e[i]);
+		/* A server's ETag or URL that is not UTF-8 cannot be a JSON string: that one
+		 * is not kept, which costs one full request next time. */
+		if (o)
+			rc = append_line(b, o, written++ == 0);
+	}
+	buf_appends(b, "]}\n");
 	return rc;
 }
 
 int syncstate_save(const struct syncstate *st)
 {
 	struct buf b;
-	char lo[32], hi[32];
 	char *tmp = xasprintf("%s.tmp", st->path);
-	int fd, rc = -1;
+	int fd = -1, rc;
 	buf_init(&b, 0);
-	buf_appends(&b, "# ghaminer sync state: what completed passes proved about the CSV beside "
-			"it.\n# Safe to delete: the next run then lists everything again.\n");
-	for (size_t i = 0; i < st->nl; i++) {
-		const struct sync_listing *l = &st->l[i];
-		buf_printf(&b, "listing %s last_sync=%.0f covered=", l->key, l->last_sync);
-		for (size_t k = 0; k < l->nr; k++) {
-			sync_format_time(l->r[k].lo, lo);
-			sync_format_time(l->r[k].hi, hi);
-			buf_printf(&b, "%s%s..%s", k ? "," : "", lo, hi);
-		}
-		buf_append(&b, "\n", 1);
+	rc = format_json(st, &b);
+	if (rc) {
+		msg_error("cannot write '%s': %s", st->path, strerror(-rc));
+		goto out;
 	}
-	for (size_t i = 0; i < st->ne; i++)
-		buf_printf(&b, "etag %s %s %s%s%s\n", st->e[i].token_id, st->e[i].etag, st->e[i].url,
-			   st->e[i].next ? " " : "", st->e[i].next ? st->e[i].next : "");
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0 || write_all(fd, b.data, b.len) != 0 || fsync(fd) != 0) {
+		rc = -errno;
 		msg_error("cannot write '%s': %s", tmp, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-		goto out;
+		goto out_unlink;
 	}
-	close(fd);
+	rc = close(fd);
+	fd = -1;
+	if (rc != 0) {
+		rc = -errno;
+		msg_error("cannot write '%s': %s", tmp, strerror(errno));
+		goto out_unlink;
+	}
 	if (rename(tmp, st->path) != 0) {
+		rc = -errno;
 		msg_error("cannot replace '%s': %s", st->path, strerror(errno));
-		unlink(tmp);
-		goto out;
+		goto out_unlink;
 	}
-	fsync_parent_dir(st->path);
-	rc = 0;
+	/* Without it the rename may not survive a crash: the old state would come back.
+	 * EINVAL: a file system that cannot sync a folder, where nothing more can be done. */
+	if (fsync_parent_dir(st->path) != 0 && errno != EINVAL) {
+		rc = -errno;
+		msg_error("cannot sync the folder of '%s': %s", st->path, strerror(errno));
+	}
+	goto out;
+out_unlink:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
 out:
 	buf_release(&b);
 	free(tmp);

@@ -35,15 +35,42 @@ static void test_link(void)
 
 static void test_origin(void)
 {
+	/* Same origin, whatever the path and query. */
 	CHECK(ghapi_same_origin("https://api.github.com", "https://api.github.com/repositories/1/x"));
 	CHECK(ghapi_same_origin("http://127.0.0.1:8080", "http://127.0.0.1:8080/repos/o/r?page=2"));
 	CHECK(ghapi_same_origin("https://ghe.example.com/api/v3",
 				"https://ghe.example.com/api/v3/repos/o/r"));
+	/* The default port written or not. */
+	CHECK(ghapi_same_origin("https://h", "https://h:443/x"));
+	CHECK(ghapi_same_origin("https://h:443", "https://h/x"));
+	CHECK(ghapi_same_origin("http://h", "http://h:80/x"));
+	CHECK(ghapi_same_origin("http://h:80/api", "http://h/x"));
+	CHECK(!ghapi_same_origin("http://h", "http://h:443/x"));
+	/* Host and scheme without case. */
+	CHECK(ghapi_same_origin("https://api.github.com", "https://API.GitHub.com/x"));
+	CHECK(ghapi_same_origin("https://Api.GitHub.com", "HTTPS://api.github.com/x"));
+	/* Another scheme, host or port. */
 	CHECK(!ghapi_same_origin("https://api.github.com", "http://api.github.com/repos"));
 	CHECK(!ghapi_same_origin("https://api.github.com", "https://api.github.com.evil.io/x"));
+	CHECK(!ghapi_same_origin("https://api.github.com", "https://evil.io/api.github.com/x"));
+	CHECK(!ghapi_same_origin("https://api.github.com", "https://github.com/x"));
 	CHECK(!ghapi_same_origin("http://127.0.0.1:8080", "http://127.0.0.1:80801/x"));
 	CHECK(!ghapi_same_origin("http://127.0.0.1:8080", "http://127.0.0.1/x"));
+	CHECK(!ghapi_same_origin("http://127.0.0.1:8080", "http://127.0.0.1:8081/x"));
+	CHECK(!ghapi_same_origin("https://api.github.com", "https://api.github.com:8443/x"));
+	/* Userinfo tricks: the host is what follows the '@'; any userinfo is refused. */
+	CHECK(!ghapi_same_origin("https://api.github.com", "https://api.github.com@evil.com/"));
+	CHECK(!ghapi_same_origin("https://api.github.com",
+				 "https://api.github.com:443@evil.com/x"));
+	CHECK(!ghapi_same_origin("https://api.github.com", "https://user@api.github.com/x"));
+	CHECK(!ghapi_same_origin("https://api.github.com", "https://u:p@api.github.com/x"));
+	/* Not an absolute URL, or nothing. */
+	CHECK(!ghapi_same_origin("https://api.github.com", "/repos/o/r"));
+	CHECK(!ghapi_same_origin("https://api.github.com", "//api.github.com/x"));
+	CHECK(!ghapi_same_origin("https://api.github.com", ""));
 	CHECK(!ghapi_same_origin("https://api.github.com", NULL));
+	CHECK(!ghapi_same_origin(NULL, "https://api.github.com/x"));
+	CHECK(!ghapi_same_origin("not a url", "https://api.github.com/x"));
 }
 
 static void test_urls(void)
