@@ -14,7 +14,6 @@ struct progress_view {
 	double rate;        /* per second */
 	long budget;        /* requests left, < 0: unknown */
 	double wait_s;      /* > 0: waiting for a rate-limit reset */
-	int repos_done, repos_total; /* several repositories: how many are done */
 };
 
 /* Format one line (no newline, cut to fit n) into buf. Pure. E.g.

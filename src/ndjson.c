@@ -50,10 +50,11 @@ void ndjson_emit_text(const char *type, const char *data)
 
 json_t *ndjson_vstring(const char *fmt, va_list ap)
 {
-	char raw[2048], clean[2048];
+	char clean[2048];
 	json_t *s;
-	vsnprintf(raw, sizeof(raw), fmt, ap);
-	msg_redact(clean, sizeof(clean), raw);
+	/* Formatted and masked in one step: a secret cut at the end of the buffer is dropped,
+	 * not shown in part. */
+	msg_vformat(clean, sizeof(clean), fmt, ap);
 	s = json_string(clean);
 	if (!s) {
 		/* Not UTF-8 (a cut multibyte character, a server's bytes): keep it readable. */
