@@ -73,8 +73,11 @@ def main():
                   % (repo, first_listing, BIG))
 
         # Each failure is named, with what went wrong; the others are summarised.
-        for repo, what in ((MISSING, "not found"), (PRIVATE, "HTTP 403"), (FLAKY, "HTTP 502")):
-            lines = [l for l in res.stderr.splitlines() if repo + ":" in l and "warning" in l]
+        # ... with its line in the projects file
+        for repo, what, line in ((MISSING, "not found", 9), (PRIVATE, "HTTP 403", 8),
+                                 (FLAKY, "HTTP 502", 10)):
+            lines = [l for l in res.stderr.splitlines()
+                     if "warning: %s (line %d): " % (repo, line) in l]
             check(any(what in l for l in lines),
                   "no summary line for %s saying %r:\n%s" % (repo, what, res.stderr[-1500:]))
         final = res.of_type("status")[-1]
