@@ -83,17 +83,32 @@ int session_report_failure(struct session *m, struct fetch_req *fr, const char *
 	return code;
 }
 
+/* journal_sync, printing a failure once: a journal whose write failed stays broken, and
+ * the later calls fail quietly. */
+static int sync_journal(struct session *m)
+{
+	struct error err;
+	bool reported = m->j.broken;
+	if (journal_sync(&m->j, &err) == 0)
+		return 0;
+	if (!reported)
+		msg_error("%s; %s", err.msg, csvstore_advice(err.code, CSVSTORE_MINING));
+	return -1;
+}
+
 /* Fold the journal into the CSV: one durable rewrite. 0, or -1 (the journal is kept). */
 int session_fold(struct session *m)
 {
-	if (journal_sync(&m->j) != 0)
+	struct error err;
+	if (sync_journal(m) != 0)
 		return -1;
 	if (m->j.entries == 0)
 		return 0;
-	if (csvstore_rewrite(&m->cs, journal_patch, &m->j) != 0)
+	if (csvstore_rewrite(&m->cs, journal_patch, &m->j, &err) != 0 ||
+	    journal_clear(&m->j, &err) != 0) {
+		msg_error("%s; %s", err.msg, csvstore_advice(err.code, CSVSTORE_MINING));
 		return -1;
-	if (journal_clear(&m->j) != 0)
-		return -1;
+	}
 	/* Geometric batching: the next fold waits until the journal holds four times the
 	 * CSV, so the CSV grows about fivefold between rewrites and all the rewrites of a pass
 	 * add up to about 1.25 times the final size. */
@@ -106,7 +121,7 @@ void session_save_state(struct session *m)
 {
 	/* What the state proves may rest on journaled updates of known runs: those reach the
 	 * disk first, or the state is not saved. */
-	if (journal_sync(&m->j) != 0)
+	if (sync_journal(m) != 0)
 		return;
 	/* The state only saves requests: failing to write it is worth a warning, not a stop. */
 	if (syncstate_save(&m->st) != 0)
@@ -118,7 +133,7 @@ void session_save_state(struct session *m)
 static void on_sync_check(uv_check_t *h)
 {
 	struct session *m = h->data;
-	if (m->j.pending.len && journal_sync(&m->j) != 0) {
+	if (m->j.pending.len && sync_journal(m) != 0) {
 		session_fatal(m, EXIT_IO);
 		return;
 	}
@@ -312,6 +327,7 @@ static void miner_finish(struct session *m)
 int miner_run(const struct settings *s)
 {
 	struct session m = {0};
+	struct error err;
 	uv_loop_t loop;
 	int rc;
 	m.s = s;
@@ -328,12 +344,16 @@ int miner_run(const struct settings *s)
 		msg_error("cannot start the event loop");
 		return EXIT_IO;
 	}
-	rc = csvstore_open(&m.cs, s->output_csv);
-	if (rc)
+	if (csvstore_open(&m.cs, s->output_csv, &err) != 0) {
+		msg_error("%s; %s", err.msg, csvstore_advice(err.code, CSVSTORE_OPENING));
+		rc = EXIT_IO;
 		goto out_csv;
-	rc = journal_open(&m.j, s->output_csv);
-	if (rc)
+	}
+	if (journal_open(&m.j, s->output_csv, &err) != 0) {
+		msg_error("%s; %s", err.msg, csvstore_advice(err.code, CSVSTORE_OPENING));
+		rc = EXIT_IO;
 		goto out_journal;
+	}
 	syncstate_load(&m.st, s->output_csv);
 	if (m.cs.repaired && m.st.nl) {
 		/* The torn row's run may lie in a range a pass proved: prove everything again

@@ -111,7 +111,9 @@ static int take_page(struct session *m, const json_t *runs, struct page_result *
 		batch[pr->added++] = r;
 		json_array_append_new(out, record_to_json(r));
 	}
-	if (csvstore_append(&m->cs, batch, pr->added) != 0) {
+	struct error err;
+	if (csvstore_append(&m->cs, batch, pr->added, &err) != 0) {
+		msg_error("%s; %s", err.msg, csvstore_advice(err.code, CSVSTORE_MINING));
 		/* Not written: forget the runs so a later pass appends them. */
 		for (i = 0; i < pr->added; i++) {
 			char *end;
