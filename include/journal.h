@@ -57,7 +57,8 @@ int journal_sync(struct journal *j, struct error *err);
 uint64_t journal_bytes(const struct journal *j);
 
 /* csvstore_patch_fn: apply the run's journal entries, oldest first, to the row; frozen and
- * later ones alike. For a synchronous fold, on the loop. */
+ * later ones alike. It reads the file: write pending entries first (journal_sync). For a
+ * synchronous fold, on the loop. */
 bool journal_patch(void *journal, uint32_t repo, int64_t id, struct record *row);
 /* After every entry was folded into the CSV: empty the journal. -EALREADY while frozen. */
 int journal_clear(struct journal *j, struct error *err);
