@@ -71,7 +71,10 @@ int journal_clear(struct journal *j, struct error *err);
  *   journal_drop_frozen   (loop)    after the commit: the journal keeps only the entries
  *                                   added since the freeze;
  *   journal_thaw          (loop)    instead, when the rewrite failed: the frozen entries
- *                                   become ordinary ones again, for a later fold.
+ *                                   become ordinary ones again, for a later fold;
+ *   journal_view_release  (worker)  after drop or thaw: closes the view's fd. Its close
+ *                                   is the last one on the replaced journal, whose blocks
+ *                                   are freed then: better in the pool than on the loop.
  * Freeze the journal before the CSV snapshot (csvstore_rewrite_prepare), in the same loop
  * tick: every frozen entry then refers to a row inside the snapshot. Its row is appended
  * before a run is journaled, and a frozen entry whose row is missing is dropped unapplied.
@@ -83,7 +86,8 @@ int journal_clear(struct journal *j, struct error *err);
  * run's entries are applied oldest first along its "prev" chain, so the result is the
  * values of its newest entries either way. */
 struct journal_view {
-	const struct runindex *map; /* the journal's frozen_map, borrowed until drop or thaw */
+	const struct runindex *map; /* the journal's frozen_map, borrowed until drop or thaw
+				     * (release does not touch it) */
 	int fd;                     /* the view's own, read-only (pread only) */
 	off_t end;                  /* entries below this offset */
 };
@@ -92,7 +96,7 @@ bool journal_view_patch(void *view, uint32_t repo, int64_t id, struct record *ro
 void journal_view_release(struct journal_view *v);
 bool journal_has_newer(void *journal, const char *repo, int64_t id);
 /* Rewrite the journal with the entries added since the freeze (temporary file, fsync,
- * rename, folder fsync; their "prev" offsets adjusted), or empty it when there are none.
+ * rename, folder fsync; their "prev" offsets adjusted), none at all when there are none.
  * 0, or a negative errno: the journal is then thawed, still holding everything. */
 int journal_drop_frozen(struct journal *j, struct error *err);
 void journal_thaw(struct journal *j);

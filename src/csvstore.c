@@ -461,6 +461,10 @@ int csvstore_sync_prepare(struct csvstore *cs, struct csvstore_sync *s, struct e
 int csvstore_sync_work(struct csvstore_sync *s, struct error *err)
 {
 	s->rc = fsync(s->fd) == 0 ? 0 : -errno;
+	/* Closed here, off the loop: after a rewrite this fd may be the last one on the
+	 * replaced file, and the last close frees its blocks (tens of ms for 250 MB). */
+	close(s->fd);
+	s->fd = -1;
 	if (s->rc)
 		return error_set(err, s->rc, "cannot write '%s': %s", s->path, strerror(-s->rc));
 	return 0;
@@ -562,8 +566,10 @@ static int rewrite_row(void *ctx, struct row *row)
 	return 0;
 }
 
-static void snapshot_release(struct csvstore_snapshot *snap)
+void csvstore_rewrite_release(struct csvstore_snapshot *snap)
 {
+	if (snap->in_fd >= 0)
+		close(snap->in_fd);
 	if (snap->tmp_fd >= 0)
 		close(snap->tmp_fd);
 	free(snap->tmp);
@@ -574,7 +580,7 @@ static void snapshot_release(struct csvstore_snapshot *snap)
 	free(snap->repos);
 	free(snap->upd);
 	memset(snap, 0, sizeof(*snap));
-	snap->tmp_fd = -1;
+	snap->in_fd = snap->tmp_fd = -1;
 }
 
 int csvstore_rewrite_prepare(struct csvstore *cs, struct csvstore_snapshot *snap,
@@ -582,7 +588,7 @@ int csvstore_rewrite_prepare(struct csvstore *cs, struct csvstore_snapshot *snap
 {
 	struct stat st;
 	memset(snap, 0, sizeof(*snap));
-	snap->tmp_fd = -1;
+	snap->in_fd = snap->tmp_fd = -1;
 	if (cs->rewriting)
 		return error_set(err, -EALREADY, "cannot rewrite '%s': a rewrite is under way",
 				 cs->path);
@@ -605,9 +611,10 @@ int csvstore_rewrite_work(struct csvstore_snapshot *snap, csvstore_patch_fn patc
 {
 	struct rewrite_ctx rw = {.snap = snap, .patch = patch, .ctx = ctx};
 	char *tmp = xasprintf("%s.tmp.XXXXXX", snap->path);
-	int in_fd, rc, read_errno = 0;
-	in_fd = open(snap->path, O_RDONLY | O_CLOEXEC);
-	if (in_fd < 0) {
+	int rc, read_errno = 0;
+	/* Kept open until csvstore_rewrite_release: see there. */
+	snap->in_fd = open(snap->path, O_RDONLY | O_CLOEXEC);
+	if (snap->in_fd < 0) {
 		rc = error_set(err, -errno, "cannot rewrite '%s': %s", snap->path, strerror(errno));
 		free(tmp);
 		return rc;
@@ -615,18 +622,16 @@ int csvstore_rewrite_work(struct csvstore_snapshot *snap, csvstore_patch_fn patc
 	snap->tmp_fd = mkostemp(tmp, O_CLOEXEC);
 	if (snap->tmp_fd < 0) {
 		rc = error_set(err, -errno, "cannot create '%s': %s", tmp, strerror(errno));
-		close(in_fd);
 		free(tmp);
 		return rc;
 	}
 	(void)fchmod(snap->tmp_fd, (mode_t)snap->mode);
 	buf_init(&rw.out, 0);
-	rc = scan_csv(in_fd, snap->size, rewrite_row, &rw, NULL, &read_errno);
+	rc = scan_csv(snap->in_fd, snap->size, rewrite_row, &rw, NULL, &read_errno);
 	if (rc == 0)
 		rc = flush_out(&rw);
 	if (rc == 0 && fsync(snap->tmp_fd) != 0)
 		rc = -errno;
-	close(in_fd);
 	free(rw.last_repo_name);
 	buf_release(&rw.out);
 	if (rc == 0) {
@@ -684,6 +689,8 @@ int csvstore_rewrite_commit(struct csvstore *cs, struct csvstore_snapshot *snap,
 		rc = error_set(err, -EINVAL, "cannot rewrite '%s': nothing to commit", cs->path);
 		goto out_abandon;
 	}
+	/* The old file stays open through snap->in_fd: closing cs->fd below is then not its
+	 * last close, which frees its blocks; csvstore_rewrite_release does, off the loop. */
 	rc = copy_tail(cs, snap);
 	if (rc == 0 && fsync(snap->tmp_fd) != 0)
 		rc = -errno;
@@ -719,20 +726,21 @@ int csvstore_rewrite_commit(struct csvstore *cs, struct csvstore_snapshot *snap,
 	}
 	goto out_release;
 out_abandon:
-	if (snap->tmp)
-		unlink(snap->tmp);
+	csvstore_rewrite_abandon(cs, snap);
+	return rc;
 out_release:
 	cs->rewriting = false;
-	snapshot_release(snap);
 	return rc;
 }
 
 void csvstore_rewrite_abandon(struct csvstore *cs, struct csvstore_snapshot *snap)
 {
-	if (snap->tmp)
+	if (snap->tmp) {
 		unlink(snap->tmp);
+		free(snap->tmp);
+		snap->tmp = NULL;
+	}
 	cs->rewriting = false;
-	snapshot_release(snap);
 }
 
 int csvstore_rewrite(struct csvstore *cs, csvstore_patch_fn patch, void *ctx,
@@ -743,9 +751,10 @@ int csvstore_rewrite(struct csvstore *cs, csvstore_patch_fn patch, void *ctx,
 	if (rc)
 		return rc;
 	rc = csvstore_rewrite_work(&snap, patch, ctx, err);
-	if (rc) {
+	if (rc)
 		csvstore_rewrite_abandon(cs, &snap);
-		return rc;
-	}
-	return csvstore_rewrite_commit(cs, &snap, NULL, NULL, err);
+	else
+		rc = csvstore_rewrite_commit(cs, &snap, NULL, NULL, err);
+	csvstore_rewrite_release(&snap);
+	return rc;
 }

@@ -461,17 +461,9 @@ int journal_drop_frozen(struct journal *j, struct error *err)
 	rc = journal_flush(j, err);
 	if (rc)
 		goto out_thaw;
-	if (j->size == j->frozen_end) {
-		/* Nothing was journaled meanwhile: empty it in place. A kill before the fsync
-		 * leaves it whole or empty, and whole is only a repeated fold. */
-		if (ftruncate(j->fd, 0) != 0 || fsync(j->fd) != 0) {
-			rc = error_set(err, -errno, "cannot empty '%s': %s", j->path,
-				       strerror(errno));
-			goto out_thaw;
-		}
-		j->size = j->synced = 0;
-		goto out_done;
-	}
+	/* Even with nothing journaled meanwhile, a rename rather than ftruncate: the frozen
+	 * file's blocks are then freed by the last close of the old file (the view's, in the
+	 * pool), not here on the loop (up to 70 ms for 44 MB). */
 	tmp = xasprintf("%s.tmp.XXXXXX", j->path);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
@@ -505,7 +497,6 @@ int journal_drop_frozen(struct journal *j, struct error *err)
 		if (s->run_id)
 			s->value = (uint64_t)remap_get(&m, (int64_t)s->value - 1) + 1;
 	}
-out_done:
 	j->entries -= j->frozen_entries;
 	runindex_release(&j->frozen_map);
 	runindex_init(&j->frozen_map);

@@ -407,6 +407,8 @@ static uint64_t flags_of(struct csvstore *cs, int64_t id)
 /* A kill leaves the temporary file and frees nothing on disk: drop the memory only. */
 static void forget_snapshot(struct csvstore_snapshot *snap)
 {
+	if (snap->in_fd >= 0)
+		close(snap->in_fd);
 	if (snap->tmp_fd >= 0)
 		close(snap->tmp_fd);
 	free(snap->tmp);
@@ -468,7 +470,6 @@ static void split_case(enum split_stop stop)
 		goto kill;
 	/* The worker. */
 	CHECK(csvstore_rewrite_work(&snap, journal_view_patch, &v, &err) == 0);
-	journal_view_release(&v);
 	split_before_commit(&cs, &j);
 	if (stop == STOP_AFTER_WORK) {
 		CHECK_INT(count_temps(path), 1);
@@ -476,6 +477,10 @@ static void split_case(enum split_stop stop)
 	}
 	/* The loop again. */
 	CHECK(csvstore_rewrite_commit(&cs, &snap, journal_has_newer, &j, &err) == 0);
+	/* The worker again: the old file's last fd. */
+	CHECK(snap.in_fd >= 0);
+	csvstore_rewrite_release(&snap);
+	CHECK(!cs.rewriting);
 	CHECK_INT(cs.rewrites, 1);
 	CHECK(cs.durable == cs.size);
 	text = slurp(path);
@@ -495,6 +500,7 @@ static void split_case(enum split_stop stop)
 		goto kill;
 	}
 	CHECK(journal_drop_frozen(&j, &err) == 0);
+	journal_view_release(&v);
 	CHECK_INT(j.entries, 4);
 	CHECK(!j.frozen);
 	CHECK(journal_has_newer(&j, "o/r", 4) && !journal_has_newer(&j, "o/r", 3));
@@ -514,10 +520,9 @@ static void split_case(enum split_stop stop)
 kill:
 	/* Entries not yet written die with the process. */
 	buf_reset(&j.pending);
-	if (stop == STOP_AFTER_PREPARE || stop == STOP_AFTER_WORK) {
-		journal_view_release(&v);
+	journal_view_release(&v);
+	if (stop == STOP_AFTER_PREPARE || stop == STOP_AFTER_WORK)
 		forget_snapshot(&snap);
-	}
 	journal_close(&j);
 	csvstore_close(&cs);
 	/* The next start: temporary files removed, journal replayed, folded. */
@@ -573,9 +578,10 @@ static void test_split_abandon(void)
 	free(snap.path);
 	snap.path = xasprintf("%s/missing.csv", dir);
 	CHECK_INT(csvstore_rewrite_work(&snap, journal_view_patch, &v, &err), -ENOENT);
-	journal_view_release(&v);
 	csvstore_rewrite_abandon(&cs, &snap);
+	csvstore_rewrite_release(&snap);
 	journal_thaw(&j);
+	journal_view_release(&v);
 	CHECK(!cs.rewriting && !j.frozen);
 	split_before_commit(&cs, &j);
 	sync_fold(&cs, &j);
