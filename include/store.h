@@ -1,6 +1,8 @@
 /* store.h - one CSV with its journal, lock, run index and sync state: what every
  * repository session of the process appends to and folds into. Durable writes are grouped
- * once per loop iteration; errors are values, reported to the owner once. */
+ * once per loop iteration, and their slow parts (the fsyncs of appended rows and journal
+ * entries, folds during a run) run in libuv's thread pool. Errors are values, reported to
+ * the owner once. */
 #ifndef GHAMINER_STORE_H
 #define GHAMINER_STORE_H
 
@@ -13,55 +15,88 @@
 #include "journal.h"
 #include "syncstate.h"
 
-struct store;
-/* A write failed (journal fsync, a fold, the state): the store is now read-only. */
+/* A write failed (an append, the journal, a fold): the store writes nothing more. */
 typedef void (*store_error_cb)(void *arg, const struct error *e);
-/* A fold brought the CSV up to date with every result journaled so far. */
-typedef void (*store_fold_cb)(void *arg);
+/* store_drain is over: every result is in the CSV (ok), or the store failed; untold is
+ * that failure when store_error_cb has not reported it yet, else NULL. */
+typedef void (*store_drained_cb)(void *arg, bool ok, const struct error *untold);
+
+/* What the thread pool is doing for the store. */
+struct store_sync_round {
+	uv_work_t work;
+	struct csvstore_sync csv;
+	int journal_fd;       /* a dup, fsynced and closed by the worker */
+	off_t journal_size;   /* entries up to here are durable when it succeeds */
+	unsigned journal_gen; /* the journal file it belongs to */
+	int journal_rc;
+	struct error err;
+};
+
+struct store_fold_round {
+	uv_work_t work;
+	struct csvstore_snapshot snap;
+	struct journal_view view;
+	int rc;
+	struct error err;
+	bool releasing;       /* the second trip: old files closed in the pool */
+};
 
 struct store {
 	struct csvstore cs;
 	struct journal j;
 	struct syncstate st;
-	char token_id[17];   /* whose ETags the state keeps */
-	uv_check_t check;    /* once per loop iteration: journal fsync, folds, state saves */
+	char token_id[17];     /* whose ETags the state keeps */
+	uv_loop_t *loop;
+	uv_check_t check;      /* once per loop iteration: start syncs, folds, state saves */
 	bool check_open;
 	uint64_t fold_min, fold_at;
-	bool fold_soon;      /* fold at the end of this loop iteration */
-	bool state_dirty;    /* the sync state changed since it was saved */
-	bool state_now;      /* ... and must be saved at the end of this iteration */
+	bool fold_soon;        /* fold in the pool at the end of this loop iteration */
+	bool state_dirty;      /* the sync state changed since it was saved */
+	bool state_now;        /* ... and is saved as soon as what it rests on is durable */
 	uint64_t state_saved_ms;
-	bool failed;         /* a write failed: nothing more is written */
+	bool failed;           /* a write failed: nothing more is written */
+	struct error error;    /* ... that one */
+	bool error_pending;    /* not yet told to the owner */
+	unsigned journal_gen;  /* bumped whenever the journal file is replaced or emptied */
+	bool syncing, folding;
+	struct store_sync_round sync;
+	struct store_fold_round fold;
+	store_drained_cb drained;  /* store_drain waits for the pool */
+	void *drained_arg;
 	store_error_cb on_error;
-	store_fold_cb on_fold;
 	void *arg;
+	/* counters, for the benchmark and the closing line */
+	uint64_t pool_fsyncs, pool_folds;
 };
 
 /* Lock and load the CSV, its journal and state; fold what an interrupted process
  * journaled. token: the first token (its ETags are the ones kept). 0, or a negative errno
- * with err filled. On error the store is released. */
+ * with err filled (csvstore_advice(code, CSVSTORE_OPENING) says what to do). On error
+ * nothing is left open. */
 int store_open(struct store *st, uv_loop_t *loop, const char *csv_path, const char *token,
 	       struct error *err);
-void store_on_events(struct store *st, store_error_cb on_error, store_fold_cb on_fold,
-		     void *arg);
-/* Close the check handle (run the loop after) and release everything. */
+void store_on_error(struct store *st, store_error_cb on_error, void *arg);
+/* Release everything and close the check handle (run the loop after). Call after
+ * store_drain said so: nothing may be running in the pool. */
 void store_close(struct store *st);
 
 /* The index id of a repository (interned). */
 uint32_t store_repo(struct store *st, const char *full_name);
-/* Append rows (written and fsynced). 0, or a negative errno with err filled. */
+/* Append rows: written now (one write), fsynced in the pool by the end of a later loop
+ * iteration. 0, or a negative errno with err filled (the file is never torn). */
 int store_append(struct store *st, struct record *const *recs, size_t n, struct error *err);
-/* Journal new values of a run's columns (see journal_add); durable at the end of this
- * loop iteration. A fold follows when the journal has grown enough. */
+/* Journal new values of a run's columns (see journal_add). A fold follows when the
+ * journal has grown enough. */
 void store_journal(struct store *st, const char *repo, int64_t id, const json_t *set,
 		   const char *raw_col, const char *raw);
-/* The sync state changed: saved within POLICY_STATE_SAVE_MS, or at the end of this loop
- * iteration when now. */
+/* The sync state changed: saved within POLICY_STATE_SAVE_MS, or as soon as possible when
+ * now (once the rows and entries it rests on are durable). */
 void store_state_changed(struct store *st, bool now);
-/* Fold at the end of this loop iteration (a long wait began: nothing is in flight). */
+/* Fold soon (a long wait began: nothing is in flight). */
 void store_fold_soon(struct store *st);
-/* Fold now: the journal into the CSV, one durable rewrite; then the state. 0, or a
- * negative errno with err filled (the journal is kept). */
-int store_fold(struct store *st, struct error *err);
+/* Bring everything to disk: wait for the pool, fold the journal into the CSV on the loop
+ * (no transfer is under way when this is called: the end of a pass), save the state; then
+ * cb(arg, ok) from the loop. */
+void store_drain(struct store *st, store_drained_cb cb, void *arg);
 
 #endif

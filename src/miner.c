@@ -186,7 +186,7 @@ static void feed(struct miner *mn)
 		slot_start(mn, &mn->slots[mn->next_slot++]);
 }
 
-static void summarise(struct miner *mn);
+static void summarise(struct miner *mn, bool folded);
 static void pass_done(struct miner *mn);
 
 static void reap(void *arg)
@@ -255,27 +255,35 @@ static void watch_next(struct miner *mn)
 		       0);
 }
 
-static void pass_done(struct miner *mn)
+static void on_store_error(void *arg, const struct error *e);
+
+static void pass_drained(void *arg, bool ok, const struct error *untold)
 {
-	struct error err = {0};
-	mn->busy = false;
-	/* Every result of the pass into the CSV: one rewrite. */
-	if (!mn->st.failed && store_fold(&mn->st, &err) != 0) {
-		msg_error("%s", err.msg);
+	struct miner *mn = arg;
+	if (untold)
+		on_store_error(mn, untold);
+	if (!ok) {
 		set_exit(mn, EXIT_IO);
 		mn->fatal = true;
 	}
-	summarise(mn);
+	summarise(mn, ok);
 	if (mn->s->watch_interval <= 0 || mn->fatal || mn->stop_signal)
 		miner_finish(mn);
 	else
 		watch_next(mn);
 }
 
+/* Every session of the pass is done: every result into the CSV (one rewrite, nothing in
+ * flight), then the summary. */
+static void pass_done(struct miner *mn)
+{
+	mn->busy = false;
+	store_drain(&mn->st, pass_drained, mn);
+}
 
 /* csv_updated for each repository whose jobs went into the CSV, then the summary on
  * stderr and in a status line. */
-static void summarise(struct miner *mn)
+static void summarise(struct miner *mn, bool folded)
 {
 	size_t n = 0;
 	struct summary_row *rows = xcalloc(mn->nslots + 1, sizeof(*rows));
@@ -283,7 +291,7 @@ static void summarise(struct miner *mn)
 		struct repo_slot *slot = &mn->slots[i];
 		if (!slot->done)
 			continue;
-		if (slot->sum.jobs_collected && !mn->st.failed)
+		if (slot->sum.jobs_collected && folded)
 			ndjson_emit("csv_updated",
 				    json_pack("{s:o, s:s, s:s}", "message",
 					      json_sprintf("CSV file updated with jobs of %zu runs",
@@ -340,7 +348,7 @@ static void on_wait(void *arg, const char *reason, double until, double spread_s
 static void on_store_error(void *arg, const struct error *e)
 {
 	struct miner *mn = arg;
-	msg_error("%s; free some space or choose another file with -o", e->msg);
+	msg_error("%s; %s", e->msg, csvstore_advice(e->code, CSVSTORE_MINING));
 	ndjson_error("%s", e->msg);
 	set_exit(mn, EXIT_IO);
 	mn->fatal = true;
@@ -480,10 +488,11 @@ int miner_run(const struct settings *s)
 	}
 	if (store_open(&mn->st, &mn->loop, s->output_csv, s->ntokens ? s->tokens[0] : NULL,
 		       &err) != 0) {
+		msg_error("%s; %s", err.msg, csvstore_advice(err.code, CSVSTORE_OPENING));
 		rc = EXIT_IO;
 		goto out;
 	}
-	store_on_events(&mn->st, on_store_error, NULL, mn);
+	store_on_error(&mn->st, on_store_error, mn);
 	if (s->ntokens > GOVERNOR_MAX_TOKENS)
 		msg_warn("%zu tokens given: only the first %d are used", s->ntokens,
 			 GOVERNOR_MAX_TOKENS);

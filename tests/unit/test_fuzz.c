@@ -721,7 +721,7 @@ static void check_cut(const struct buf *orig, const size_t *ends, size_t nrows,
 	/* A cut header is written again: the same bytes. */
 	want_len = ends[keep];
 	write_file(path, orig->data, cut);
-	int rc = csvstore_open(&cs, path);
+	int rc = csvstore_open(&cs, path, NULL);
 	FCHECK(rc == 0, "cut file", orig->data, cut);
 	if (rc == 0) {
 		/* Repaired means a torn row was cut off: not for an empty file or a clean end. */
