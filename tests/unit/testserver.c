@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Read a request head (up to the blank line) within two seconds. Caller frees. */
@@ -49,6 +50,7 @@ static void ts_write_all(int fd, const char *p, size_t n)
 	}
 }
 
+/* The first route matching the path that has answers left; counts the answer. Under lock. */
 static const struct testserver_route *ts_route(struct testserver *ts, const char *head)
 {
 	/* "GET /path HTTP/1.1" */
@@ -56,10 +58,24 @@ static const struct testserver_route *ts_route(struct testserver *ts, const char
 	if (!path)
 		return NULL;
 	path++;
-	for (size_t i = 0; i < ts->nroutes; i++)
-		if (strncmp(path, ts->routes[i].prefix, strlen(ts->routes[i].prefix)) == 0)
-			return &ts->routes[i];
+	for (size_t i = 0; i < ts->nroutes; i++) {
+		if (strncmp(path, ts->routes[i].prefix, strlen(ts->routes[i].prefix)) != 0)
+			continue;
+		if (i < TESTSERVER_MAX_ROUTES) {
+			if (ts->times[i] > 0 && ts->hits[i] >= ts->times[i])
+				continue;
+			ts->hits[i]++;
+		}
+		return &ts->routes[i];
+	}
 	return NULL;
+}
+
+static uint64_t ts_now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
 static void ts_serve(struct testserver *ts, int fd)
@@ -72,10 +88,16 @@ static void ts_serve(struct testserver *ts, int fd)
 		close(fd);
 		return;
 	}
+	uint64_t now = ts_now_ms();
 	pthread_mutex_lock(&ts->lock);
 	char **grown = realloc(ts->requests, (ts->nrequests + 1) * sizeof(*grown));
-	if (grown) {
+	if (grown)
 		ts->requests = grown;
+	uint64_t *when = grown ? realloc(ts->arrived_ms, (ts->nrequests + 1) * sizeof(*when))
+			       : NULL;
+	if (when) {
+		ts->arrived_ms = when;
+		ts->arrived_ms[ts->nrequests] = now;
 		ts->requests[ts->nrequests++] = head;
 	} else {
 		free(head);
@@ -153,6 +175,7 @@ void testserver_stop(struct testserver *ts)
 	for (size_t i = 0; i < ts->nrequests; i++)
 		free(ts->requests[i]);
 	free(ts->requests);
+	free(ts->arrived_ms);
 	pthread_mutex_destroy(&ts->lock);
 }
 
@@ -162,6 +185,28 @@ size_t testserver_count(struct testserver *ts)
 	size_t n = ts->nrequests;
 	pthread_mutex_unlock(&ts->lock);
 	return n;
+}
+
+void testserver_times(struct testserver *ts, size_t route, int times)
+{
+	if (route >= TESTSERVER_MAX_ROUTES) {
+		fprintf(stderr, "testserver: route %zu cannot be scripted (max %d)\n", route,
+			TESTSERVER_MAX_ROUTES);
+		abort();
+	}
+	pthread_mutex_lock(&ts->lock);
+	ts->times[route] = times;
+	pthread_mutex_unlock(&ts->lock);
+}
+
+uint64_t testserver_arrival_ms(struct testserver *ts, size_t i)
+{
+	uint64_t t = 0;
+	pthread_mutex_lock(&ts->lock);
+	if (i < ts->nrequests)
+		t = ts->arrived_ms[i];
+	pthread_mutex_unlock(&ts->lock);
+	return t;
 }
 
 char *testserver_request(struct testserver *ts, size_t i)

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum testserver_action {
 	TS_ANSWER, /* send `answer` (status line, headers, body as given), then close */
@@ -25,6 +26,7 @@ struct testserver_route {
 };
 
 #define TESTSERVER_MAX_HELD 256
+#define TESTSERVER_MAX_ROUTES 32
 
 struct testserver {
 	int port; /* after testserver_start */
@@ -36,7 +38,10 @@ struct testserver {
 	size_t nroutes;
 	pthread_mutex_t lock;
 	char **requests; /* request heads, in arrival order */
+	uint64_t *arrived_ms; /* when each head was read (CLOCK_MONOTONIC, ms) */
 	size_t nrequests;
+	int times[TESTSERVER_MAX_ROUTES]; /* see testserver_times; 0 = always */
+	int hits[TESTSERVER_MAX_ROUTES];  /* requests each route answered */
 	int held[TESTSERVER_MAX_HELD];
 	size_t nheld;
 };
@@ -49,6 +54,15 @@ int testserver_start(struct testserver *ts, const struct testserver_route *route
 void testserver_stop(struct testserver *ts);
 /* How many requests arrived so far. */
 size_t testserver_count(struct testserver *ts);
+/* Script a sequence: route i answers only its first `times` matching requests (0, the
+ * default, is always); after that, later routes are tried, so {"/x" 500, times 1} before
+ * {"/x" 200} answers 500, then 200. Call after testserver_start, before the requests. (Not a
+ * field of struct testserver_route: the tests' positional route initializers would then
+ * leave a field out, which -Wextra's -Wmissing-field-initializers rejects.) */
+void testserver_times(struct testserver *ts, size_t route, int times);
+/* When request i arrived, in milliseconds on CLOCK_MONOTONIC (the clock of time_mono_ms),
+ * or 0. */
+uint64_t testserver_arrival_ms(struct testserver *ts, size_t i);
 /* A copy of request head i (request line and headers, CRLF-separated), or NULL. Caller
  * frees. */
 char *testserver_request(struct testserver *ts, size_t i);
