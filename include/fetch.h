@@ -37,7 +37,8 @@ struct fetch_owner {
 	bool cancelled;
 	/* pending fell to 0: called after the last done callback returned, or NULL */
 	void (*idle)(struct fetch_owner *o);
-	uint64_t attempts; /* HTTP attempts made for this owner, retries included */
+	uint64_t requests; /* HTTP requests sent for this owner: retries, requests to another
+			      token after a 401 and requests cancelled in flight included */
 };
 
 struct fetch_req {
@@ -51,6 +52,7 @@ struct fetch_req {
 	enum ghapi_answer answer;
 	int attempts;
 	int token;       /* index of the token the last attempt used */
+	int sent;        /* HTTP requests sent (attempts does not count limit waits) */
 	struct http_req http;
 	json_t *json;    /* set by the decode step of a 2xx answer, or NULL; owned by fr */
 	/* private */

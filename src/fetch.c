@@ -61,7 +61,7 @@ static void deliver(struct fetch_req *r)
 	struct fetch_owner *o = r->owner;
 	if (o->cancelled)
 		r->status = FETCH_CANCELLED;
-	o->attempts += (uint64_t)r->attempts;
+	o->requests += (uint64_t)r->sent;
 	r->done(r, r->arg);
 	req_free(r);
 	if (--o->pending == 0 && o->idle)
@@ -227,8 +227,10 @@ static bool start(struct fetch *f, struct fetch_req *r, int token, uint64_t now)
 	r->http.token = token < f->ntokens ? f->tokens[token] : NULL;
 	r->http.done = on_http_done;
 	r->http.arg = r;
-	if (http_start(f->http, &r->http) == 0)
+	if (http_start(f->http, &r->http) == 0) {
+		r->sent++;
 		return true;
+	}
 	governor_done(&f->gov, token);
 	r->answer = GA_RETRY;
 	snprintf(r->http.errbuf, sizeof(r->http.errbuf), "cannot start the request");

@@ -19,7 +19,7 @@ static void tell_done(void *arg)
 		return;
 	m->told_done = true;
 	m->phase = 0;
-	m->sum.requests = m->owner.attempts;
+	m->sum.requests = m->owner.requests;
 	session_set_backlog(m, 0);
 	TAILQ_FOREACH(sink, &m->sinks, link)
 		if (sink->on_done)

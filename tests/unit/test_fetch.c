@@ -259,7 +259,7 @@ static void test_ok(void)
 	CHECK_INT(o.idle_calls, 1);
 	CHECK_INT(o.done_at_idle, 1);
 	CHECK(!o.idle_inside_done);
-	CHECK_INT(o.o.attempts, 1);
+	CHECK_INT(o.o.requests, 1);
 	CHECK_INT(testserver_count(&ts), 1);
 	CHECK(head_has(&ts, 0, "GET /repos/o/r/actions/runs?per_page=100&page=1 HTTP/1.1\r\n"));
 	CHECK(head_has(&ts, 0, "\r\nAuthorization: Bearer " TOKEN_A "\r\n"));
@@ -334,7 +334,7 @@ static void test_retry_then_ok(void)
 	CHECK_INT(c.answer, GA_OK);
 	CHECK_STR(c.body, "{\"n\":1}");
 	CHECK_INT(c.attempts, 2);
-	CHECK_INT(o.o.attempts, 2);
+	CHECK_INT(o.o.requests, 2);
 	CHECK_INT(testserver_count(&ts), 2);
 	/* The retry waited out its backoff (at least half of the first second). */
 	CHECK(testserver_arrival_ms(&ts, 1) >= testserver_arrival_ms(&ts, 0) + 450);
@@ -485,6 +485,7 @@ static void test_auth_pool(void)
 	CHECK_INT(c.answer, GA_OK);
 	CHECK_STR(c.body, "{\"n\":3}");
 	CHECK_INT(c.attempts, 1);
+	CHECK_INT(o.o.requests, 2); /* both were sent, though: the owner's count says so */
 	CHECK_INT(c.token, 1);
 	CHECK(fetch_governor(S.f)->tok[0].dead);
 	CHECK(!fetch_governor(S.f)->tok[1].dead);
