@@ -1,5 +1,5 @@
 """Shared helpers for the robustness scenarios (kill/resume, growth, 304 resync, torn files,
-lock, disk errors, signals, watch mode). Built on harness.py, which stays untouched.
+lock, disk errors, signals, watch mode). Built on harness.py.
 
   Bg            a ghaminer running in the background: stdout read line by line by a thread
                 (NDJSON objects as they arrive), stderr to a file, signals, SIGKILL
@@ -202,6 +202,7 @@ class Bg:
         self.elapsed = time.monotonic() - self.t0
         if self._reader:
             self._reader.join(10)
+        harness.check_miner_stderr(self.stderr(), self.cmd)
         return self.code
 
     def stderr(self):
