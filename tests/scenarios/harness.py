@@ -143,14 +143,16 @@ class Sim:
         self.url = "http://127.0.0.1:%d" % self.port
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, et, ev, tb):
         self.stop()
         self._err.seek(0)
         err = self._err.read()
-        if "Traceback" in err:  # a simulator bug must not pass unnoticed
-            print("--- ghsim stderr ---\n" + err[-4000:], flush=True)
         self._err.close()
         self._tmp.cleanup()
+        if "Traceback" in err:  # a simulator bug must not pass unnoticed
+            if et is None:
+                fail("the simulator raised an exception:\n" + err[-4000:])
+            print("--- ghsim stderr ---\n" + err[-4000:], flush=True)
         return False
 
     def stop(self):

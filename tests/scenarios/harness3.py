@@ -41,7 +41,7 @@ def miner_env(token=TOKEN, env=None):
 
 
 def fast_config(cwd, name="config.yaml", **keys):
-    """A config file (cwd/name) with pacing out of the way (the default is 600 requests a
+    """A config file (cwd/name) with pacing out of the way (the default is 850 requests a
     minute) → its path."""
     keys.setdefault("requests_per_minute", 100000)
     path = write_config(cwd, **keys)
