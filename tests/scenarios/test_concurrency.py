@@ -2,8 +2,9 @@
 """100 ms latency, 60 runs, max_in_flight 8 in config.yaml: jobs are fetched concurrently,
 never more than 8 at a time. Measured by the simulator, not by a stopwatch: the most
 requests it saw at once is exactly 8 (and the miner's own count agrees), and over the jobs
-phase on average more than half of 8 jobs requests were being answered at once (one at a
-time would be 1)."""
+phase on average more than 2 jobs requests were being answered at once: one at a time gives
+at most 1; an idle machine gives about 7, a starved one (the sanitizer build beside three
+busy loops on 2 cores) about 4."""
 
 import os
 import sys
@@ -40,8 +41,8 @@ def main():
         check(len(jobs) == 60, "%d jobs requests, expected one per run (60)" % len(jobs))
         span = max(e["t_end"] for e in jobs) - min(e["t_start"] for e in jobs)
         mean = sum(e["t_end"] - e["t_start"] for e in jobs) / span
-        check(mean > MAX / 2, "on average %.2f jobs requests in flight over the %.2f s of the jobs "
-              "phase; with max_in_flight %d more than %d are expected" % (mean, span, MAX, MAX // 2))
+        check(mean > MAX / 4, "on average %.2f jobs requests in flight over the %.2f s of the jobs "
+              "phase; with max_in_flight %d more than %d are expected" % (mean, span, MAX, MAX // 4))
         print("    mean jobs requests in flight: %.2f of %d" % (mean, MAX), flush=True)
 
 
