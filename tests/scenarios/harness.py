@@ -2,6 +2,12 @@
 
 Each tests/scenarios/test_*.py is a script (exit 0 = pass). ctest runs them with
 GHAMINER_BIN (the built binary) and GHAMINER_SRC (repository root) in the environment.
+Shared material (real GitHub recordings) is read from ../shared relative to the project
+root; a missing file there fails the scenario (shared_file), it never skips it.
+
+Every ghaminer run the harness collects (run_miner, MinerResult, harness3.Bg) goes through
+check_miner_stderr: a sanitizer report or an event loop that closed with handles still
+open fails the scenario, whatever the scenario itself checks.
 
 Expected values are computed here from the simulator's truth objects, independently of the
 simulator's generator and of the miner, following the CSV specification:
@@ -33,6 +39,7 @@ from datetime import datetime, timedelta, timezone
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("GHAMINER_SRC") or os.path.abspath(os.path.join(HERE, "..", ".."))
 GHSIM = os.path.join(SRC, "tests", "sim", "ghsim.py")
+SHARED = os.path.normpath(os.path.join(SRC, "..", "shared"))  # beside the project root
 TOKEN = "ghp_simtoken_AAAA"
 
 CSV_HEADER = ["repo", "id_build", "workflow_id", "workflow_name", "status", "conclusion",
@@ -63,6 +70,36 @@ def fail(msg):
 def check(cond, msg):
     if not cond:
         fail(msg)
+
+
+def shared_file(*parts):
+    """The path of a file under ../shared (from the project root); fails, never skips, when
+    it is missing."""
+    path = os.path.join(SHARED, *parts)
+    check(os.path.isdir(SHARED), "the shared folder %s is missing: it must sit beside the project "
+          "root (%s/../shared); GHAMINER_SRC=%r" % (SHARED, SRC, os.environ.get("GHAMINER_SRC")))
+    check(os.path.isfile(path), "shared fixture %s is missing (under %s)" % (os.path.join(*parts), SHARED))
+    return path
+
+
+# What ghaminer prints on stderr when uv_loop_close() fails, and what the sanitizers print
+# (ASan, LSan, UBSan). Any of them fails the scenario that ran the miner.
+STDERR_FATAL = [
+    ("event loop closed with handles still open", "the libuv loop closed with handles still open"),
+    ("ERROR: AddressSanitizer", "an AddressSanitizer report"),
+    ("ERROR: LeakSanitizer", "a LeakSanitizer report"),
+    ("runtime error:", "an UndefinedBehaviorSanitizer report"),
+]
+
+
+def check_miner_stderr(stderr, cmd):
+    """Fails when a ghaminer run's stderr holds a sanitizer report or says the event loop
+    closed with handles still open. Called wherever the harness collects a run's stderr."""
+    for needle, what in STDERR_FATAL:
+        at = stderr.find(needle)
+        if at >= 0:
+            start = stderr.rfind("\n", 0, max(0, at - 1500)) + 1
+            fail("%s on ghaminer's stderr (%s):\n%s" % (what, " ".join(cmd), stderr[start:at + 4000]))
 
 
 # --------------------------------------------------------------------------------------
@@ -106,14 +143,16 @@ class Sim:
         self.url = "http://127.0.0.1:%d" % self.port
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, et, ev, tb):
         self.stop()
         self._err.seek(0)
         err = self._err.read()
-        if "Traceback" in err:  # a simulator bug must not pass unnoticed
-            print("--- ghsim stderr ---\n" + err[-4000:], flush=True)
         self._err.close()
         self._tmp.cleanup()
+        if "Traceback" in err:  # a simulator bug must not pass unnoticed
+            if et is None:
+                fail("the simulator raised an exception:\n" + err[-4000:])
+            print("--- ghsim stderr ---\n" + err[-4000:], flush=True)
         return False
 
     def stop(self):
@@ -190,6 +229,7 @@ class MinerResult:
     def __init__(self, args, code, stdout, stderr, elapsed):
         self.args, self.code, self.stdout, self.stderr, self.elapsed = args, code, stdout, stderr, elapsed
         self.ndjson = []
+        check_miner_stderr(stderr, args)
         if stdout and not stdout.endswith("\n"):
             fail("stdout does not end with a newline (last line %r)\n%s" % (stdout[-200:], self.describe()))
         for n, line in enumerate(stdout.split("\n"), 1):
@@ -228,15 +268,16 @@ def miner_bin():
     return b
 
 
-def run_miner(args, *, env=None, cwd, timeout=120, token=TOKEN):
-    """Run ghaminer with args (list). Token via GITHUB_TOKEN unless token is None."""
+def run_miner(args, *, env=None, cwd, timeout=120, token=TOKEN, binary=None):
+    """Run ghaminer with args (list). Token via GITHUB_TOKEN unless token is None.
+    binary: another command (a list) in place of the built ghaminer."""
     global LAST_RESULT
     e = {k: v for k, v in os.environ.items() if k not in PROXY_VARS + MINER_VARS}
     e["NO_PROXY"] = e["no_proxy"] = "127.0.0.1,localhost"
     if token is not None:
         e["GITHUB_TOKEN"] = token
     e.update(env or {})
-    cmd = [miner_bin()] + [str(a) for a in args]
+    cmd = (list(binary) if binary else [miner_bin()]) + [str(a) for a in args]
     t0 = time.monotonic()
     try:
         p = subprocess.run(cmd, cwd=cwd, env=e, capture_output=True, timeout=timeout)
@@ -479,6 +520,29 @@ def assert_no_secret_in_dir(secret, d):
         for name in files:
             with open(os.path.join(root, name), "rb") as f:
                 check(secret.encode() not in f.read(), "the token appears in file %s" % name)
+
+
+def assert_token_never_leaks(tokens, res, d, csv_name="builds_features.csv", files=True):
+    """None of tokens (a string or a list) appears in the run's stdout, its stderr, the CSV,
+    the state file (<csv>.state), the journal (<csv>.journal), or any other file in d.
+    files=True: the CSV, the state file and the journal must exist (a run that got as far
+    as writing them); files=False: those that exist are checked."""
+    if isinstance(tokens, str):
+        tokens = [tokens]
+    base = os.path.join(d, csv_name)
+    named = [("the CSV", base), ("the state file", base + ".state"), ("the journal", base + ".journal")]
+    if files:
+        missing = [what for what, path in named if not os.path.exists(path)]
+        check(not missing, "%s missing in %s (files: %s)" % (", ".join(missing), d, sorted(os.listdir(d))))
+    for t in tokens:
+        check(t, "an empty token")
+        assert_no_secret(t, res.stdout, where="stdout")
+        assert_no_secret(t, res.stderr, where="stderr")
+        for what, path in named:
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    check(t.encode() not in f.read(), "the token appears in %s (%s)" % (what, path))
+        assert_no_secret_in_dir(t, d)
 
 
 def api_log(log, kind=None):

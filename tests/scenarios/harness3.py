@@ -1,5 +1,5 @@
 """Shared helpers for the robustness scenarios (kill/resume, growth, 304 resync, torn files,
-lock, disk errors, signals, watch mode). Built on harness.py, which stays untouched.
+lock, disk errors, signals, watch mode). Built on harness.py.
 
   Bg            a ghaminer running in the background: stdout read line by line by a thread
                 (NDJSON objects as they arrive), stderr to a file, signals, SIGKILL
@@ -41,7 +41,7 @@ def miner_env(token=TOKEN, env=None):
 
 
 def fast_config(cwd, name="config.yaml", **keys):
-    """A config file (cwd/name) with pacing out of the way (the default is 600 requests a
+    """A config file (cwd/name) with pacing out of the way (the default is 850 requests a
     minute) → its path."""
     keys.setdefault("requests_per_minute", 100000)
     path = write_config(cwd, **keys)
@@ -202,6 +202,7 @@ class Bg:
         self.elapsed = time.monotonic() - self.t0
         if self._reader:
             self._reader.join(10)
+        harness.check_miner_stderr(self.stderr(), self.cmd)
         return self.code
 
     def stderr(self):

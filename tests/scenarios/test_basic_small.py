@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TOKEN, Sim, api_log, assert_ndjson, assert_no_secret, assert_no_secret_in_dir,  # noqa: E402
+from harness import (TOKEN, Sim, api_log, assert_ndjson, assert_token_never_leaks,  # noqa: E402
                      assert_run_rows, check, check_exit, load_result_csv, repo_args, run_miner, scenario)
 
 REPO = "octo/hello"
@@ -43,8 +43,7 @@ def main():
         first = runs_req[0]["query"]
         check(first.get("per_page") == "100" and first.get("exclude_pull_requests") == "true",
               "first runs request query %r" % first)
-        assert_no_secret(TOKEN, res.stdout, res.stderr, where="stdout/stderr")
-        assert_no_secret_in_dir(TOKEN, d)
+        assert_token_never_leaks(TOKEN, res, d)
         check(sim.stats()["violations"] == 0, "rate-limit violations: %s" % sim.stats())
 
 

@@ -4,6 +4,7 @@ exits 1 (partial), leaves that run's total_jobs/job_details empty and completes 
 Another run's jobs request is cut once (connection reset): retried, complete."""
 
 import os
+import re
 import sys
 import tempfile
 
@@ -32,10 +33,22 @@ def main():
         row = [r for r in rows if r["id_build"] == str(bad)][0]
         check(row["total_jobs"] == "" and row["job_details"] == "", "the failed run has jobs data: %r" % row["total_jobs"])
         jr = jobs_requests(sim.log())
-        tries = len(jr.get(bad, []))
-        check(2 <= tries <= RETRIES + 1, "the failing run was tried %d times with max_retries %d" % (tries, RETRIES))
-        check(len(jr.get(cut, [])) >= 2, "the reset request was not retried")
-        check(res.of_type("error") or res.stderr.strip(), "no error reported for the failed run")
+        tries = [e["status"] for e in jr.get(bad, [])]
+        check(tries == [502] * (RETRIES + 1), "the failing run's jobs requests were answered %s; with "
+              "max_retries %d, expected %d tries, all 502" % (tries, RETRIES, RETRIES + 1))
+        cut_tries = [e["status"] for e in jr.get(cut, [])]
+        check(cut_tries == [0, 200], "the reset jobs request: answers %s, expected the reset (0) then "
+              "one retry answered 200" % cut_tries)
+        # the failure is reported, naming the run and the answer, on stderr and as an NDJSON error
+        said = "listing jobs of run %d failed: HTTP 502" % bad
+        check(said in res.stderr and "after %d attempts" % (RETRIES + 1) in res.stderr,
+              "stderr does not say %r ... 'after %d attempts':\n%s" % (said, RETRIES + 1, res.stderr[-1500:]))
+        errors = [m.get("message", "") for m in res.of_type("error")]
+        check(any(said in m for m in errors), "no NDJSON error %r; errors: %s" % (said, errors))
+        check(not any(str(cut) in m for m in errors), "the run whose request was retried is reported "
+              "as failed: %s" % errors)
+        check(any(re.search(r"jobs of 1 runs? of %s could not be collected" % re.escape(REPO), m) for m in errors),
+              "no NDJSON error saying that the jobs of 1 run could not be collected: %s" % errors)
         check(not [m for m in res.of_type("run_jobs") if m.get("id_build") == bad], "run_jobs for the failed run")
 
 

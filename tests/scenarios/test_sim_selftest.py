@@ -3,7 +3,8 @@
 
 Pagination and Link headers, result caps, ETag/304, rate-limit headers, the primary limit,
 secondary limits, auth, 404, gzip, faults, control endpoints, determinism, throughput, and
-the realism of the payloads (shapes seen in /work/shared/fixtures)."""
+the realism of the payloads: the keys of runs, jobs and steps are those of real recordings
+in ../shared/fixtures (beside the project root; a missing recording fails the test)."""
 
 import collections
 import gzip
@@ -16,14 +17,15 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Sim, TOKEN, case, check, parse_ts, scenario  # noqa: E402
+from harness import Sim, TOKEN, case, check, parse_ts, scenario, shared_file  # noqa: E402
 
 REPO = "octo/hello"
 MAIN = {"repos": [{"full_name": REPO, "runs": 250, "in_progress": 2, "queued": 1,
                    "big_runs": {"7": 150}, "seed": 1},
                   {"full_name": "Weird-Org/repo.js", "runs": 5, "seed": 2, "jobs_min": 1, "jobs_max": 1}]}
-FIXTURE_RUN = "/work/shared/fixtures/pygithub/WorkflowRun.testGetAttempt__r1__single-run.json"  # recorded 2026
-FIXTURE_JOBS = "/work/shared/fixtures/pygithub/WorkflowRun.test_jobs__r0__run-jobs.json"
+# real recordings, under ../shared relative to the project root
+FIXTURE_RUN = ("fixtures", "pygithub", "WorkflowRun.testGetAttempt__r1__single-run.json")  # recorded 2026
+FIXTURE_JOBS = ("fixtures", "pygithub", "WorkflowRun.test_jobs__r0__run-jobs.json")
 
 LINK_RE = re.compile(r'<([^>]+)>; rel="(\w+)"')
 
@@ -319,21 +321,19 @@ def realism(truth):
             for j in truth["jobs"][str(r["id"])]:
                 check(j["status"] == "completed" and j["completed_at"], "completed run %s has unfinished job" % r["id"])
                 check(parse_ts(j["completed_at"]) <= parse_ts(r["updated_at"]), "job ends after its run's updated_at")
-    # the same fields as real recordings (when the fixtures are around)
-    if os.path.exists(FIXTURE_RUN):
-        with open(FIXTURE_RUN) as f:
-            real = json.load(f)
-        modern = [r for r in runs if "name" in r][0]
-        check(list(modern) == list(real), "run keys differ from a real run:\n%s\n%s" % (list(modern), list(real)))
-        check(list(modern["repository"]) == list(real["repository"]), "repository keys differ")
-        check(list(modern["actor"]) == list(real["actor"]), "user object keys differ")
-        check(list(modern["head_commit"]) == list(real["head_commit"]), "head_commit keys differ")
-    if os.path.exists(FIXTURE_JOBS):
-        with open(FIXTURE_JOBS) as f:
-            real = json.load(f)["jobs"][0]
-        modern = [j for j in jobs if "workflow_name" in j and j["steps"]][0]
-        check(list(modern) == list(real), "job keys differ from a real job:\n%s\n%s" % (list(modern), list(real)))
-        check(list(modern["steps"][0]) == list(real["steps"][0]), "step keys differ")
+    # the same fields, in the same order, as real recordings
+    with open(shared_file(*FIXTURE_RUN), encoding="utf-8") as f:
+        real = json.load(f)
+    modern = [r for r in runs if "name" in r][0]
+    check(list(modern) == list(real), "run keys differ from a real run:\n%s\n%s" % (list(modern), list(real)))
+    check(list(modern["repository"]) == list(real["repository"]), "repository keys differ")
+    check(list(modern["actor"]) == list(real["actor"]), "user object keys differ")
+    check(list(modern["head_commit"]) == list(real["head_commit"]), "head_commit keys differ")
+    with open(shared_file(*FIXTURE_JOBS), encoding="utf-8") as f:
+        real = json.load(f)["jobs"][0]
+    modern = [j for j in jobs if "workflow_name" in j and j["steps"]][0]
+    check(list(modern) == list(real), "job keys differ from a real job:\n%s\n%s" % (list(modern), list(real)))
+    check(list(modern["steps"][0]) == list(real["steps"][0]), "step keys differ")
 
 
 def control(sim):

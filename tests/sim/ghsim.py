@@ -4,8 +4,8 @@
 Serves the Actions endpoints the miner uses (runs lists, single runs, jobs, workflows) on
 127.0.0.1 with GitHub's envelopes, Link pagination, result caps, ETag/304, primary and
 secondary rate limits, and injectable faults. Payloads are modelled on the real recordings
-in /work/shared/fixtures (see SHAPES.md there) and are a pure function of the scenario, so
-two runs of the same scenario serve byte-identical data.
+in ../shared/fixtures from the project root (see SHAPES.md there) and are a pure function
+of the scenario, so two runs of the same scenario serve byte-identical data.
 
     python3 ghsim.py --scenario FILE.json --port-file PATH [--port 0] [--log PATH]
     python3 ghsim.py --scenario-json '{"repos":[{"full_name":"octo/hello","runs":30}]}' ...

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Reference model of ghaminer's observable behaviour (NOT the product).
 
-It exists so the scenario tests can be checked without the C binary: a correct miner must
-pass them and a broken one must fail them. Usage:
+An independent oracle: tests/scenarios/test_reference_oracle.py mines the same simulated
+repository with ghaminer and with this, and requires the two CSVs (and the NDJSON runs and
+run_jobs lines) to agree value by value. The simplest scenarios also run with it in place
+of the binary:
 
     GHAMINER_BIN=tests/sim/reference_miner.py python3 tests/scenarios/test_basic_small.py
 
