@@ -57,6 +57,7 @@ struct fetch_req {
 	json_t *json;    /* set by the decode step of a 2xx answer, or NULL; owned by fr */
 	/* private */
 	fetch_decode_fn decode;
+	bool first;      /* queued ahead of the others (a listing page) */
 	uv_work_t work;
 	uint64_t not_before;
 	TAILQ_ENTRY(fetch_req) link;
@@ -86,8 +87,9 @@ struct fetch_config {
 struct fetch *fetch_new(uv_loop_t *loop, const struct fetch_config *cfg);
 void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg);
 /* Queue a GET for owner; url and etag are copied. decode (or NULL) runs on a 2xx body in
- * the thread pool, which keeps parsing off the loop. first: ahead of every queued request
- * (listing pages, which make more work). done gets the final answer. */
+ * the thread pool, which keeps parsing off the loop. first: ahead of every request queued
+ * without it (listing pages, which make more work), in order among themselves. done gets
+ * the final answer. */
 void fetch_get(struct fetch *f, struct fetch_owner *owner, const char *url, const char *etag,
 	       fetch_decode_fn decode, fetch_done_cb done, void *arg, bool first);
 /* How many more requests callers expect, added up over owners: lets the governor spread

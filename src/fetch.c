@@ -11,6 +11,8 @@
 
 TAILQ_HEAD(req_list, fetch_req);
 
+enum { FETCH_URGENT, FETCH_NORMAL, FETCH_CLASSES };
+
 struct fetch {
 	uv_loop_t *loop;
 	struct http *http;
@@ -22,7 +24,9 @@ struct fetch {
 	bool freed;                    /* fetch_free was called */
 	bool stopping;
 	bool pumping;
-	struct req_list queue;         /* waiting for admission, FIFO (listing pages first) */
+	/* waiting for admission, each FIFO: listing pages (which make more work) ahead of
+	 * jobs requests */
+	struct req_list queue[FETCH_CLASSES];
 	struct req_list decided;       /* final, not yet handed over */
 	const char *const *tokens;
 	int ntokens;
@@ -35,6 +39,22 @@ struct fetch {
 };
 
 static void pump(struct fetch *f);
+
+static struct req_list *class_of(struct fetch *f, const struct fetch_req *r)
+{
+	return &f->queue[r->first ? FETCH_URGENT : FETCH_NORMAL];
+}
+
+/* Back where it was: a request held by a limit or moved to another token. */
+static void requeue_front(struct fetch *f, struct fetch_req *r)
+{
+	TAILQ_INSERT_HEAD(class_of(f, r), r, link);
+}
+
+static void enqueue(struct fetch *f, struct fetch_req *r)
+{
+	TAILQ_INSERT_TAIL(class_of(f, r), r, link);
+}
 
 static void on_pump_timer(uv_timer_t *t)
 {
@@ -130,7 +150,7 @@ static bool retry_other_token(struct fetch *f, struct fetch_req *r)
 	if (live == 0)
 		return false;
 	r->attempts--;
-	TAILQ_INSERT_HEAD(&f->queue, r, link);
+	requeue_front(f, r);
 	return true;
 }
 
@@ -153,7 +173,7 @@ static void take_answer(struct fetch *f, struct fetch_req *r, const struct http_
 		governor_primary(&f->gov, r->token,
 				 hr->rl_reset > 0 ? hr->rl_reset : now_epoch + POLICY_UNKNOWN_RESET_S);
 		r->attempts--; /* waiting for the budget is not a failed attempt */
-		TAILQ_INSERT_HEAD(&f->queue, r, link);
+		requeue_front(f, r);
 		break;
 	case GA_SECONDARY:
 		if (governor_secondary(&f->gov, now, hr->retry_after) && f->on_wait)
@@ -162,7 +182,7 @@ static void take_answer(struct fetch *f, struct fetch_req *r, const struct http_
 		if (r->attempts > f->max_retries + POLICY_SECONDARY_EXTRA_ATTEMPTS)
 			decide(f, r, FETCH_ANSWERED);
 		else
-			TAILQ_INSERT_HEAD(&f->queue, r, link);
+			requeue_front(f, r);
 		break;
 	case GA_RETRY:
 		if (r->attempts > f->max_retries) {
@@ -173,7 +193,7 @@ static void take_answer(struct fetch *f, struct fetch_req *r, const struct http_
 		msg_info("retrying %s in %.1f s (attempt %d of %d): %s", r->url,
 			 (double)(r->not_before - now) / 1000.0, r->attempts + 1,
 			 f->max_retries + 1, hr->status ? "server error" : hr->errbuf);
-		TAILQ_INSERT_TAIL(&f->queue, r, link);
+		enqueue(f, r);
 		break;
 	default:
 		governor_success(&f->gov);
@@ -238,26 +258,22 @@ static bool start(struct fetch *f, struct fetch_req *r, int token, uint64_t now)
 		decide(f, r, FETCH_ANSWERED);
 	} else {
 		r->not_before = now + governor_backoff_ms(r->attempts, jitter(f));
-		TAILQ_INSERT_TAIL(&f->queue, r, link);
+		enqueue(f, r);
 	}
 	return false;
 }
 
-/* Start every queued request the governor admits; arm the timer for the next chance. */
-static void pump(struct fetch *f)
+/* Start the queued requests of one class the governor admits. false when the governor
+ * holds everything back (the other class waits too); *soonest gets the next chance. */
+static bool pump_class(struct fetch *f, struct req_list *q, uint64_t now, uint64_t *soonest)
 {
-	uint64_t now, wait = 0, soonest = UINT64_MAX;
 	struct fetch_req *r, *nx;
-	if (f->pumping || f->stopping)
-		return;
-	f->pumping = true;
-	uv_timer_stop(&f->pump_timer);
-	now = time_mono_ms();
-	for (r = TAILQ_FIRST(&f->queue); r; r = nx) {
+	uint64_t wait = 0;
+	for (r = TAILQ_FIRST(q); r; r = nx) {
 		nx = TAILQ_NEXT(r, link);
 		if (r->not_before > now) {
-			if (r->not_before < soonest)
-				soonest = r->not_before;
+			if (r->not_before < *soonest)
+				*soonest = r->not_before;
 			continue;
 		}
 		int token = 0;
@@ -265,22 +281,37 @@ static void pump(struct fetch *f)
 		announce_limiting(f);
 		if (v == GOV_NO_TOKEN) {
 			/* Every token was rejected: the request fails as unauthorised. */
-			TAILQ_REMOVE(&f->queue, r, link);
+			TAILQ_REMOVE(q, r, link);
 			r->answer = GA_AUTH;
 			decide(f, r, FETCH_ANSWERED);
 			continue;
 		}
 		if (v == GOV_WAIT_COMPLETION)
-			break;
+			return false;
 		if (v == GOV_WAIT_TIME) {
-			if (now + wait < soonest)
-				soonest = now + wait;
-			break;
+			if (now + wait < *soonest)
+				*soonest = now + wait;
+			return false;
 		}
-		TAILQ_REMOVE(&f->queue, r, link);
-		if (!start(f, r, token, now) && r->not_before > now && r->not_before < soonest)
-			soonest = r->not_before;
+		TAILQ_REMOVE(q, r, link);
+		if (!start(f, r, token, now) && r->not_before > now && r->not_before < *soonest)
+			*soonest = r->not_before;
 	}
+	return true;
+}
+
+/* Start every queued request the governor admits, listing pages first; arm the timer for
+ * the next chance. */
+static void pump(struct fetch *f)
+{
+	uint64_t now, soonest = UINT64_MAX;
+	if (f->pumping || f->stopping)
+		return;
+	f->pumping = true;
+	uv_timer_stop(&f->pump_timer);
+	now = time_mono_ms();
+	for (int c = 0; c < FETCH_CLASSES && pump_class(f, &f->queue[c], now, &soonest); c++)
+		;
 	if (soonest != UINT64_MAX)
 		uv_timer_start(&f->pump_timer, on_pump_timer, soonest > now ? soonest - now : 1, 0);
 	f->pumping = false;
@@ -297,7 +328,8 @@ struct fetch *fetch_new(uv_loop_t *loop, const struct fetch_config *cfg)
 		free(f);
 		return NULL;
 	}
-	TAILQ_INIT(&f->queue);
+	for (int c = 0; c < FETCH_CLASSES; c++)
+		TAILQ_INIT(&f->queue[c]);
 	TAILQ_INIT(&f->decided);
 	f->tokens = cfg->tokens;
 	f->ntokens = cfg->ntokens > GOVERNOR_MAX_TOKENS ? GOVERNOR_MAX_TOKENS : cfg->ntokens;
@@ -344,10 +376,8 @@ void fetch_get(struct fetch *f, struct fetch_owner *owner, const char *url, cons
 		decide(f, r, FETCH_ANSWERED);
 		return;
 	}
-	if (first)
-		TAILQ_INSERT_HEAD(&f->queue, r, link);
-	else
-		TAILQ_INSERT_TAIL(&f->queue, r, link);
+	r->first = first;
+	enqueue(f, r);
 	pump(f);
 }
 
@@ -363,11 +393,13 @@ void fetch_cancel_owner(struct fetch *f, struct fetch_owner *owner)
 	struct fetch_req *r, *nx;
 	owner->cancelled = true;
 	/* Queued ones end now; those in flight or decoding end as they come back. */
-	for (r = TAILQ_FIRST(&f->queue); r; r = nx) {
-		nx = TAILQ_NEXT(r, link);
-		if (r->owner == owner) {
-			TAILQ_REMOVE(&f->queue, r, link);
-			decide(f, r, FETCH_CANCELLED);
+	for (int c = 0; c < FETCH_CLASSES; c++) {
+		for (r = TAILQ_FIRST(&f->queue[c]); r; r = nx) {
+			nx = TAILQ_NEXT(r, link);
+			if (r->owner == owner) {
+				TAILQ_REMOVE(&f->queue[c], r, link);
+				decide(f, r, FETCH_CANCELLED);
+			}
 		}
 	}
 }
@@ -380,9 +412,11 @@ void fetch_stop(struct fetch *f)
 	f->stopping = true;
 	uv_timer_stop(&f->pump_timer);
 	http_abort_all(f->http); /* each comes back through on_http_done, cancelled */
-	while ((r = TAILQ_FIRST(&f->queue))) {
-		TAILQ_REMOVE(&f->queue, r, link);
-		decide(f, r, FETCH_CANCELLED);
+	for (int c = 0; c < FETCH_CLASSES; c++) {
+		while ((r = TAILQ_FIRST(&f->queue[c]))) {
+			TAILQ_REMOVE(&f->queue[c], r, link);
+			decide(f, r, FETCH_CANCELLED);
+		}
 	}
 }
 

@@ -72,6 +72,17 @@ def main():
                   "%s was first listed at request %d, after %s's first 100 jobs requests"
                   % (repo, first_listing, BIG))
 
+        # Every repository's first page is among the first requests: listing requests are
+        # served in the order they were queued, and every first page is queued at the
+        # start. (The log orders by arrival: a request on a new connection may arrive a
+        # little after later ones on reused connections, hence the slack.)
+        everyone = [BIG] + SMALL + [PRIVATE, MISSING, FLAKY]
+        for repo in everyone:
+            first_listing = min(seqs(log, repo, jobs=False))
+            check(first_listing <= 2 * len(everyone),
+                  "%s was first listed at request %d, after other repositories' later pages"
+                  % (repo, first_listing))
+
         # Each failure is named, with what went wrong; the others are summarised.
         # ... with its line in the projects file
         for repo, what, line in ((MISSING, "not found", 9), (PRIVATE, "HTTP 403", 8),
