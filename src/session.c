@@ -167,7 +167,7 @@ bool session_request_failed(struct session *m, struct fetch_req *fr, const char 
 		msg_error("repository '%s' not found, or not visible with this token: check the URL "
 			  "and the token's access", name);
 		session_error(m, "repository '%s' not found", name);
-		session_fail(m, SF_NOT_FOUND, "not found, or not visible with this token");
+		session_fail(m, SF_NOT_FOUND, "no such repository, or the token cannot see it");
 		break;
 	case GA_RETRY:
 		if (h->status == 0) {

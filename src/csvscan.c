@@ -1,0 +1,124 @@
+/* csvscan.c - reading the CSV: libcsv rows through pread (a worker thread may scan
+ * through an fd of its own), the torn-tail boundary, rows into records. */
+#include "csvstore_int.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct scan {
+	struct row row;
+	row_fn fn;
+	void *ctx;
+	int rc;
+};
+
+
+void csvscan_row_clear(struct row *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->f[i]);
+	r->n = 0;
+}
+
+static void on_field(void *s, size_t len, void *data)
+{
+	struct scan *sc = data;
+	struct row *r = &sc->row;
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 32;
+		r->f = xrealloc(r->f, r->cap * sizeof(*r->f));
+	}
+	r->f[r->n++] = xstrndup(s ? s : "", len);
+}
+
+static void on_row(int c, void *data)
+{
+	struct scan *sc = data;
+	(void)c;
+	if (sc->rc == 0)
+		sc->rc = sc->fn(sc->ctx, &sc->row);
+	csvscan_row_clear(&sc->row);
+}
+
+/* Parse fd from offset 0 up to limit, calling fn per complete row. Also reports the offset
+ * just past the last row terminator outside quotes (*boundary): bytes after it are a torn
+ * row. Returns 0, SCAN_READ_ERROR (*read_errno set), SCAN_MALFORMED, or fn's non-zero. Uses
+ * pread only, so a worker thread may scan through an fd of its own. */
+int csvscan(int fd, off_t limit, row_fn fn, void *ctx, off_t *boundary,
+		    int *read_errno)
+{
+	struct csv_parser p;
+	struct scan sc = {.fn = fn, .ctx = ctx};
+	char *chunk = xmalloc(1 << 16);
+	off_t off = 0, last = 0;
+	int inquote = 0, rc = 0;
+	if (csv_init(&p, CSV_STRICT | CSV_APPEND_NULL)) {
+		free(chunk);
+		*read_errno = ENOMEM;
+		return SCAN_READ_ERROR;
+	}
+	while (off < limit) {
+		size_t want = (size_t)(limit - off) < (1 << 16) ? (size_t)(limit - off) : (1 << 16);
+		ssize_t n = pread(fd, chunk, want, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* 0: the file is shorter than it was when measured. */
+			*read_errno = n < 0 ? errno : EIO;
+			rc = SCAN_READ_ERROR;
+			goto out;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (chunk[i] == '"')
+				inquote = !inquote;
+			else if (chunk[i] == '\n' && !inquote)
+				last = off + i + 1;
+		}
+		if (csv_parse(&p, chunk, (size_t)n, on_field, on_row, &sc) != (size_t)n) {
+			rc = SCAN_MALFORMED;
+			goto out;
+		}
+		if (sc.rc) {
+			rc = sc.rc;
+			goto out;
+		}
+		off += n;
+	}
+	/* A torn tail is never completed: its fields are dropped with the parser. */
+	if (last == limit && csv_fini(&p, on_field, on_row, &sc) != 0)
+		rc = SCAN_MALFORMED;
+	else if (sc.rc)
+		rc = sc.rc;
+out:
+	if (boundary)
+		*boundary = last;
+	csvscan_row_clear(&sc.row);
+	free(sc.row.f);
+	csv_free(&p);
+	free(chunk);
+	return rc;
+}
+
+/* Fill rec (and extra, for columns we do not know) from a parsed row of a file whose
+ * column i holds record column map[i] (or -1). */
+void csvscan_to_record(size_t ncols, const int *map, struct row *row, struct record *rec,
+			  char **extra)
+{
+	for (size_t i = 0; i < ncols; i++) {
+		char *v = i < row->n ? row->f[i] : NULL;
+		if (i < row->n)
+			row->f[i] = NULL;
+		if (v && !*v) {
+			free(v);
+			v = NULL;
+		}
+		if (map[i] >= 0)
+			record_take(rec, map[i], v);
+		else if (extra)
+			extra[i] = v;
+		else
+			free(v);
+	}
+}

@@ -1,0 +1,32 @@
+/* csvstore_int.h - what csvstore.c (open, append, sync) and csvrewrite.c (durable
+ * rewrites) share with csvscan.c (reading rows). Not for other modules. */
+#ifndef GHAMINER_CSVSTORE_INT_H
+#define GHAMINER_CSVSTORE_INT_H
+
+#include <sys/types.h>
+
+#include "csvstore.h"
+#include "util.h"
+
+/* One parsed row, fields owned. */
+struct row {
+	char **f;
+	size_t n, cap;
+};
+
+typedef int (*row_fn)(void *ctx, struct row *row);
+
+/* csvscan's own failures; fn's are negative errnos. */
+enum { SCAN_READ_ERROR = 1, SCAN_MALFORMED = 2 };
+
+void csvscan_row_clear(struct row *r);
+/* Parse fd from offset 0 up to limit, calling fn per complete row. Also reports the offset
+ * just past the last row terminator outside quotes (*boundary): bytes after it are a torn
+ * row. Returns 0, SCAN_READ_ERROR (*read_errno set), SCAN_MALFORMED, or fn's non-zero. */
+int csvscan(int fd, off_t limit, row_fn fn, void *ctx, off_t *boundary, int *read_errno);
+/* Fill rec (and extra, for columns we do not know) from a parsed row of a file whose
+ * column i holds record column map[i] (or -1). */
+void csvscan_to_record(size_t ncols, const int *map, struct row *row, struct record *rec,
+		       char **extra);
+
+#endif
