@@ -1,5 +1,5 @@
-/* miner.h - one mining session: for each repository, phase 1 (runs, streamed page by page)
- * then phase 2 (jobs, fanned out), on one libuv loop. */
+/* miner.h - the orchestrator: every repository mined on one libuv loop (each one's phase 2
+ * overlapping its phase 1, several repositories at once), and the process's exit codes. */
 #ifndef GHAMINER_MINER_H
 #define GHAMINER_MINER_H
 

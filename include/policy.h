@@ -22,6 +22,15 @@
  * budget out just at the reset, and a wait of a second or two is the plan working. */
 #define POLICY_ANNOUNCE_WAIT_S 3.0
 
+/* At most this much of one answer is kept in memory: a jobs page of 100 jobs with their
+ * steps is well under 1 MB; anything this large is not a GitHub API answer. */
+#define POLICY_HTTP_BODY_CAP (256u << 20)
+/* Idle connections kept for reuse: enough for 100 in flight, GitHub's own ceiling. */
+#define POLICY_HTTP_MAX_CONNECTS 128L
+/* A connection that is not up within this is not coming (the whole request still has
+ * request_timeout). */
+#define POLICY_HTTP_CONNECT_TIMEOUT_MS 10000L
+
 /* ---- phase 1: listing (phase1.c, recheck.c) -------------------------------------------- */
 
 /* No workflow run predates GitHub Actions (2018-01-01): the floor of a listing's first
@@ -44,6 +53,12 @@
 #define POLICY_JOBS_WINDOW_MIN 2
 /* A job_progress line every this many runs (and at the end). */
 #define POLICY_JOB_PROGRESS_EVERY 10
+
+/* ---- the progress line (progress.c) ---------------------------------------------------- */
+
+/* Redrawn every second on a terminal; a plain line every 5 s otherwise (a log file). */
+#define POLICY_PROGRESS_TTY_S 1.0
+#define POLICY_PROGRESS_PLAIN_S 5.0
 
 /* ---- the store (store.c) --------------------------------------------------------------- */
 

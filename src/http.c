@@ -12,11 +12,12 @@
 #include <strings.h>
 #include <time.h>
 
+#include "policy.h"
+
 #if !CURL_AT_LEAST_VERSION(7, 83, 0)
 #error "libcurl 7.83 or later is needed for curl_easy_header"
 #endif
 
-#define HTTP_BODY_CAP (256u << 20)
 
 struct http {
 	uv_loop_t *loop;
@@ -306,7 +307,7 @@ struct http *http_new(uv_loop_t *loop, double timeout_s, const char *user_agent)
 	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 	/* Keep idle connections for reuse: easy handles come and go with each request, and
 	 * the default cache shrinks with them, which would reconnect for every request. */
-	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 128L);
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, POLICY_HTTP_MAX_CONNECTS);
 	return h;
 }
 
@@ -333,7 +334,7 @@ int http_start(struct http *h, struct http_req *r)
 	r->status = 0;
 	r->errbuf[0] = '\0';
 	if (!r->body.cap_limit)
-		buf_init(&r->body, HTTP_BODY_CAP);
+		buf_init(&r->body, POLICY_HTTP_BODY_CAP);
 	clear_outputs(r);
 	if (!r->easy) {
 		r->easy = curl_easy_init();
@@ -370,7 +371,8 @@ int http_start(struct http *h, struct http_req *r)
 	/* Never forward the token to another host on a redirect. */
 	curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->timeout_ms < 10000 ? h->timeout_ms : 10000L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->timeout_ms < POLICY_HTTP_CONNECT_TIMEOUT_MS ? h->timeout_ms
+									      : POLICY_HTTP_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);

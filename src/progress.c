@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "policy.h"
+
 static bool tty, quiet, live;
 
 static void format_duration(char *buf, size_t n, double s)
@@ -63,7 +65,7 @@ void progress_init(bool q)
 
 double progress_interval(void)
 {
-	return quiet ? 0 : tty ? 1.0 : 5.0;
+	return quiet ? 0 : tty ? POLICY_PROGRESS_TTY_S : POLICY_PROGRESS_PLAIN_S;
 }
 
 void progress_show(const struct progress_view *v)
