@@ -39,6 +39,9 @@ uint64_t time_mono_ms(void);
 
 /* Write all of p, retrying short writes and EINTR; -1 with errno on failure. */
 int write_all(int fd, const void *p, size_t n);
+/* Remove every <path>.tmp.XXXXXX: the temporary copies a killed rewrite left behind. Call
+ * under the file's lock, where no other process is writing one. */
+void remove_stale_temps(const char *path);
 /* fsync the directory holding path (after a rename into it). */
 int fsync_parent_dir(const char *path);
 

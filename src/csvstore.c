@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,21 +168,6 @@ static int take_lock(struct csvstore *cs, struct error *err)
 	return rc;
 }
 
-/* A process killed during a rewrite leaves its temporary copy behind; under the lock no
- * other ghaminer is writing one, so every <csv>.tmp.XXXXXX is stale. */
-static void remove_stale_temps(const char *path)
-{
-	glob_t g;
-	char *pattern = xasprintf("%s.tmp.??????", path);
-	if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0) {
-		for (size_t i = 0; i < g.gl_pathc; i++)
-			if (unlink(g.gl_pathv[i]) == 0)
-				msg_info("removed '%s' (left by an interrupted rewrite)", g.gl_pathv[i]);
-		globfree(&g);
-	}
-	free(pattern);
-}
-
 int csvstore_open(struct csvstore *cs, const char *path, struct error *err)
 {
 	struct stat st;
@@ -197,7 +181,7 @@ int csvstore_open(struct csvstore *cs, const char *path, struct error *err)
 	rc = take_lock(cs, err);
 	if (rc)
 		return rc;
-	remove_stale_temps(path);
+	remove_stale_temps(path); /* under the lock: no other process writes one */
 	cs->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (cs->fd < 0 || fstat(cs->fd, &st) != 0)
 		return error_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));

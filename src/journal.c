@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,21 +113,6 @@ static int replay(struct journal *j, struct error *err)
 	return rc;
 }
 
-/* A process killed in journal_drop_frozen leaves its temporary copy; the journal itself
- * still holds every entry, so the copy is garbage. Only under the CSV's lock. */
-static void remove_stale_temps(const char *path)
-{
-	glob_t g;
-	char *pattern = xasprintf("%s.tmp.??????", path);
-	if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0) {
-		for (size_t i = 0; i < g.gl_pathc; i++)
-			if (unlink(g.gl_pathv[i]) == 0)
-				msg_info("removed '%s' (left by an interrupted rewrite)", g.gl_pathv[i]);
-		globfree(&g);
-	}
-	free(pattern);
-}
-
 int journal_open(struct journal *j, const char *csv_path, struct error *err)
 {
 	memset(j, 0, sizeof(*j));
@@ -136,7 +120,7 @@ int journal_open(struct journal *j, const char *csv_path, struct error *err)
 	buf_init(&j->pending, 0);
 	runindex_init(&j->map);
 	runindex_init(&j->frozen_map);
-	remove_stale_temps(j->path);
+	remove_stale_temps(j->path); /* under the CSV's lock, taken first */
 	j->fd = open(j->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (j->fd < 0)
 		return error_set(err, -errno, "cannot open '%s': %s", j->path, strerror(errno));

@@ -4,12 +4,15 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "msg.h"
 #include <libgen.h>
 
 static void oom(void)
@@ -246,4 +249,17 @@ int fsync_parent_dir(const char *path)
 	rc = fsync(fd);
 	close(fd);
 	return rc;
+}
+
+void remove_stale_temps(const char *path)
+{
+	glob_t g;
+	char *pattern = xasprintf("%s.tmp.??????", path);
+	if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0) {
+		for (size_t i = 0; i < g.gl_pathc; i++)
+			if (unlink(g.gl_pathv[i]) == 0)
+				msg_info("removed '%s' (left by an interrupted rewrite)", g.gl_pathv[i]);
+		globfree(&g);
+	}
+	free(pattern);
 }
