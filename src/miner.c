@@ -44,6 +44,7 @@ struct miner {
 	int stop_signal;
 	bool fatal;       /* stop everything: no new session, no new pass */
 	bool busy;        /* a pass is under way */
+	bool pass_dropped; /* the pass is given up (the API unreachable): start no more */
 	bool finished;
 	int passes;
 	double pass_started, last_ok;
@@ -150,6 +151,7 @@ static void self_on_done(void *arg, struct session *s)
 		 * the same. Watch mode drops only the pass for an unreachable API. */
 		if (!(sum->failure == SF_NETWORK && mn->s->watch_interval > 0))
 			mn->fatal = true;
+		mn->pass_dropped = true;
 		stop_all(mn, SF_CANCELLED);
 	}
 	/* Freed from the loop, after every subscriber heard. */
@@ -181,7 +183,7 @@ static void slot_start(struct miner *mn, struct repo_slot *slot)
 /* Start sessions while the concurrency allows. */
 static void feed(struct miner *mn)
 {
-	while (!mn->fatal && !mn->stop_signal && mn->next_slot < mn->nslots &&
+	while (!mn->fatal && !mn->stop_signal && !mn->pass_dropped && mn->next_slot < mn->nslots &&
 	       mn->active < concurrency(mn))
 		slot_start(mn, &mn->slots[mn->next_slot++]);
 }
@@ -220,6 +222,7 @@ static void pass_start(struct miner *mn)
 	mn->passes++;
 	mn->pass_started = time_now();
 	mn->next_slot = mn->ndone = 0;
+	mn->pass_dropped = false;
 	if (mn->passes > 1)
 		ndjson_status("refreshing", "pass %d: checking for new and changed runs", mn->passes);
 	feed(mn);
