@@ -27,7 +27,8 @@ enum fetch_status {
  * the caller is running). fetch frees fr after it returns: copy what must outlive it. */
 typedef void (*fetch_done_cb)(struct fetch_req *fr, void *arg);
 /* Runs in libuv's thread pool on a 2xx answer, before done: may read fr->http (body,
- * headers) and set fr->json; touches nothing the loop thread uses meanwhile. */
+ * headers) and set fr->json and fr->malformed; touches nothing the loop thread uses
+ * meanwhile. It may run again for the same request (a retry after a malformed body). */
 typedef void (*fetch_decode_fn)(struct fetch_req *fr, void *arg);
 
 /* A group of requests with one lifetime (a repository session): fetch counts them, can
@@ -55,6 +56,9 @@ struct fetch_req {
 	int sent;        /* HTTP requests sent (attempts does not count limit waits) */
 	struct http_req http;
 	json_t *json;    /* set by the decode step of a 2xx answer, or NULL; owned by fr */
+	bool malformed;  /* set by the decode step: the 2xx body is not the JSON expected (cut
+			    short, the wrong shape: a proxy's hiccup). fetch retries it like a
+			    5xx; when retries run out, the answer is GA_RETRY */
 	/* private */
 	fetch_decode_fn decode;
 	bool first;      /* queued ahead of the others (a listing page) */

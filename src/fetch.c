@@ -121,6 +121,26 @@ static void decode_body(uv_work_t *w)
 	r->decode(r, r->arg);
 }
 
+static void schedule_retry(struct fetch *f, struct fetch_req *r, const char *why);
+
+/* A 2xx body that is not what was asked for is transient like a 5xx: retried within the
+ * same bound, then final as GA_RETRY. */
+static void retry_malformed(struct fetch *f, struct fetch_req *r)
+{
+	r->malformed = false;
+	json_decref(r->json);
+	r->json = NULL;
+	r->answer = GA_RETRY;
+	snprintf(r->http.errbuf, sizeof(r->http.errbuf), "malformed answer (HTTP %ld)",
+		 r->http.status);
+	if (r->attempts > f->max_retries) {
+		decide(f, r, FETCH_ANSWERED);
+		return;
+	}
+	schedule_retry(f, r, r->http.errbuf);
+	pump(f);
+}
+
 static void after_decode(uv_work_t *w, int status)
 {
 	struct fetch_req *r = w->data;
@@ -132,7 +152,12 @@ static void after_decode(uv_work_t *w, int status)
 		free_if_done(f);
 		return;
 	}
-	decide(f, r, status != 0 || f->stopping ? FETCH_CANCELLED : FETCH_ANSWERED);
+	if (status != 0 || f->stopping || r->owner->cancelled)
+		decide(f, r, FETCH_CANCELLED);
+	else if (r->malformed)
+		retry_malformed(f, r);
+	else
+		decide(f, r, FETCH_ANSWERED);
 }
 
 /* A 401 in a pool drops the token (said once) and the request goes to another; only when
@@ -152,6 +177,17 @@ static bool retry_other_token(struct fetch *f, struct fetch_req *r)
 	r->attempts--;
 	requeue_front(f, r);
 	return true;
+}
+
+/* Queue a failed attempt again after its backoff, and say so (the URL never holds the
+ * token). */
+static void schedule_retry(struct fetch *f, struct fetch_req *r, const char *why)
+{
+	uint64_t now = time_mono_ms();
+	r->not_before = now + governor_backoff_ms(r->attempts, jitter(f));
+	msg_info("retrying %s in %.1f s (attempt %d of %d): %s", r->url,
+		 (double)(r->not_before - now) / 1000.0, r->attempts + 1, f->max_retries + 1, why);
+	enqueue(f, r);
 }
 
 /* Decide what an HTTP answer means: final, or queued again (retry, limit, other token). */
@@ -185,15 +221,10 @@ static void take_answer(struct fetch *f, struct fetch_req *r, const struct http_
 			requeue_front(f, r);
 		break;
 	case GA_RETRY:
-		if (r->attempts > f->max_retries) {
+		if (r->attempts > f->max_retries)
 			decide(f, r, FETCH_ANSWERED);
-			break;
-		}
-		r->not_before = now + governor_backoff_ms(r->attempts, jitter(f));
-		msg_info("retrying %s in %.1f s (attempt %d of %d): %s", r->url,
-			 (double)(r->not_before - now) / 1000.0, r->attempts + 1,
-			 f->max_retries + 1, hr->status ? "server error" : hr->errbuf);
-		enqueue(f, r);
+		else
+			schedule_retry(f, r, hr->status ? "server error" : hr->errbuf);
 		break;
 	default:
 		governor_success(&f->gov);

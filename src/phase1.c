@@ -144,6 +144,10 @@ void phase1_decode(struct fetch_req *fr, void *arg)
 	else
 		fr->json = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
 	buf_release(&skim);
+	/* A page of runs, or one run: anything else (a cut body, another shape) is asked
+	 * again. */
+	fr->malformed = !json_is_array(json_object_get(fr->json, "workflow_runs")) &&
+			json_integer_value(json_object_get(fr->json, "id")) <= 0;
 }
 
 /* Take a 200 listing page: append and update its runs, send one runs_page message

@@ -119,6 +119,7 @@ static void decode_jobs(struct fetch_req *fr, void *arg)
 	json_t *page = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
 	t->page_jobs = ghapi_jobs_append(t->details, page, NULL);
 	json_decref(page);
+	fr->malformed = t->page_jobs < 0; /* a cut body, or no jobs array: asked again */
 	t->next = t->page_jobs >= 0 ? ghapi_link_next(fr->http.link) : NULL;
 	if (t->page_jobs >= 0 && !t->next)
 		t->text = json_dumps(t->details, RECORD_JSON_FLAGS);
