@@ -42,9 +42,15 @@ struct fetch_owner {
 			      token after a 401 and requests cancelled in flight included */
 };
 
+/* Which of GitHub's budgets a request spends. */
+enum fetch_resource { FETCH_REST, FETCH_GRAPHQL };
+
 struct fetch_req {
 	char *url;  /* owned */
 	char *etag; /* If-None-Match, owned, or NULL */
+	char *post; /* a JSON body to POST, owned, or NULL (GET) */
+	enum fetch_resource resource;
+	int cost;   /* what it spends of its budget: 1 for REST, a query's points for GraphQL */
 	fetch_done_cb done;
 	void *arg;
 	struct fetch_owner *owner;
@@ -96,6 +102,10 @@ void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg);
  * the final answer. */
 void fetch_get(struct fetch *f, struct fetch_owner *owner, const char *url, const char *etag,
 	       fetch_decode_fn decode, fetch_done_cb done, void *arg, bool first);
+/* POST a GraphQL query (body: {"query", "variables"} as JSON text, copied) that costs
+ * cost points of the GraphQL budget; otherwise as fetch_get. */
+void fetch_post(struct fetch *f, struct fetch_owner *owner, const char *url, const char *body,
+		int cost, fetch_decode_fn decode, fetch_done_cb done, void *arg, bool first);
 /* How many more requests callers expect, added up over owners: lets the governor spread
  * the budget. */
 void fetch_backlog_add(struct fetch *f, long delta);

@@ -21,6 +21,7 @@ struct http_req {
 	/* in */
 	const char *url;           /* borrowed until done */
 	const char *if_none_match; /* borrowed, or NULL */
+	const char *post;          /* a JSON body to POST (GraphQL), borrowed, or NULL: GET */
 	const char *token;         /* borrowed, or NULL: sent only as "Authorization: Bearer" */
 	http_done_cb done;
 	void *arg;

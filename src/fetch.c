@@ -72,6 +72,7 @@ static void req_free(struct fetch_req *r)
 	json_decref(r->json);
 	free(r->url);
 	free(r->etag);
+	free(r->post);
 	free(r);
 }
 
@@ -274,6 +275,7 @@ static bool start(struct fetch *f, struct fetch_req *r, int token, uint64_t now)
 {
 	r->http.url = r->url;
 	r->http.if_none_match = r->etag;
+	r->http.post = r->post;
 	r->token = token;
 	r->http.token = token < f->ntokens ? f->tokens[token] : NULL;
 	r->http.done = on_http_done;
@@ -381,35 +383,59 @@ void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg)
 	f->wait_arg = arg;
 }
 
-void fetch_get(struct fetch *f, struct fetch_owner *owner, const char *url, const char *etag,
-	       fetch_decode_fn decode, fetch_done_cb done, void *arg, bool first)
+static struct fetch_req *new_req(struct fetch_owner *owner, const char *url,
+				 fetch_decode_fn decode, fetch_done_cb done, void *arg, bool first)
 {
 	struct fetch_req *r = xcalloc(1, sizeof(*r));
 	r->url = xstrdup(url);
-	r->etag = etag ? xstrdup(etag) : NULL;
 	r->done = done;
 	r->arg = arg;
 	r->owner = owner;
-	r->f = f;
 	r->decode = decode;
+	r->first = first;
+	r->cost = 1;
 	r->work.data = r;
 	buf_init(&r->http.body, 0);
-	owner->pending++;
-	if (f->stopping || owner->cancelled) {
+	return r;
+}
+
+/* Queue r, or end it at once (from the loop) when it must not go out. */
+static void submit(struct fetch *f, struct fetch_req *r)
+{
+	r->f = f;
+	r->owner->pending++;
+	if (f->stopping || r->owner->cancelled) {
 		decide(f, r, FETCH_CANCELLED);
 		return;
 	}
-	if (f->origin && !ghapi_same_origin(f->origin, url)) {
+	if (f->origin && !ghapi_same_origin(f->origin, r->url)) {
 		msg_error("refusing to send the token to '%s': not on %s (a pagination link to "
-			  "another host?)", url, f->origin);
+			  "another host?)", r->url, f->origin);
 		r->answer = GA_FATAL;
 		snprintf(r->http.errbuf, sizeof(r->http.errbuf), "URL outside the API");
 		decide(f, r, FETCH_ANSWERED);
 		return;
 	}
-	r->first = first;
 	enqueue(f, r);
 	pump(f);
+}
+
+void fetch_get(struct fetch *f, struct fetch_owner *owner, const char *url, const char *etag,
+	       fetch_decode_fn decode, fetch_done_cb done, void *arg, bool first)
+{
+	struct fetch_req *r = new_req(owner, url, decode, done, arg, first);
+	r->etag = etag ? xstrdup(etag) : NULL;
+	submit(f, r);
+}
+
+void fetch_post(struct fetch *f, struct fetch_owner *owner, const char *url, const char *body,
+		int cost, fetch_decode_fn decode, fetch_done_cb done, void *arg, bool first)
+{
+	struct fetch_req *r = new_req(owner, url, decode, done, arg, first);
+	r->post = xstrdup(body);
+	r->resource = FETCH_GRAPHQL;
+	r->cost = cost > 0 ? cost : 1;
+	submit(f, r);
 }
 
 void fetch_backlog_add(struct fetch *f, long delta)

@@ -357,8 +357,16 @@ int http_start(struct http *h, struct http_req *r)
 		add_header(r, inm);
 		free(inm);
 	}
+	if (r->post)
+		add_header(r, "Content-Type: application/json");
 	CURL *e = r->easy;
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	if (r->post) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->post);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->post));
+		/* A redirect must not turn the query into a GET elsewhere. */
+		curl_easy_setopt(e, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
+	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, h->user_agent);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
