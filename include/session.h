@@ -19,8 +19,8 @@ struct session;
 /* Why a session did not collect everything, in increasing order of gravity. */
 enum session_failure {
 	SF_NONE,
-	SF_PARTIAL,   /* some runs or listings failed; running again retries them */
 	SF_CANCELLED, /* stopped from outside (a signal, another session's fatal error) */
+	SF_PARTIAL,   /* some runs or listings failed; running again retries them */
 	SF_NOT_FOUND, /* the repository does not exist or is not visible with the token */
 	SF_NETWORK,   /* the API could not be reached after retries */
 	SF_AUTH,      /* no token was accepted */

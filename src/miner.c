@@ -45,6 +45,7 @@ struct miner {
 	bool fatal;       /* stop everything: no new session, no new pass */
 	bool busy;        /* a pass is under way */
 	bool pass_dropped; /* the pass is given up (the API unreachable): start no more */
+	bool draining;    /* the pass is over, its results still going to disk */
 	bool finished;
 	int passes;
 	double pass_started, last_ok;
@@ -223,6 +224,10 @@ static void pass_start(struct miner *mn)
 	mn->pass_started = time_now();
 	mn->next_slot = mn->ndone = 0;
 	mn->pass_dropped = false;
+	for (size_t i = 0; i < mn->nslots; i++) {
+		mn->slots[i].done = false;
+		memset(&mn->slots[i].sum, 0, sizeof(mn->slots[i].sum));
+	}
 	if (mn->passes > 1)
 		ndjson_status("refreshing", "pass %d: checking for new and changed runs", mn->passes);
 	feed(mn);
@@ -263,6 +268,7 @@ static void on_store_error(void *arg, const struct error *e);
 static void pass_drained(void *arg, bool ok, const struct error *untold)
 {
 	struct miner *mn = arg;
+	mn->draining = false;
 	if (untold)
 		on_store_error(mn, untold);
 	if (!ok) {
@@ -281,6 +287,7 @@ static void pass_drained(void *arg, bool ok, const struct error *untold)
 static void pass_done(struct miner *mn)
 {
 	mn->busy = false;
+	mn->draining = true;
 	store_drain(&mn->st, pass_drained, mn);
 }
 
@@ -396,7 +403,7 @@ static void on_signal(uv_signal_t *h, int signum)
 {
 	struct miner *mn = h->data;
 	if (signum == SIGUSR1) {
-		if (mn->busy) {
+		if (mn->busy || mn->draining) {
 			msg_info("SIGUSR1: a pass is already under way");
 		} else {
 			msg_info("SIGUSR1: refreshing now");
@@ -415,7 +422,9 @@ static void on_signal(uv_signal_t *h, int signum)
 	mn->exit_code = signum == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
 	stop_all(mn, SF_CANCELLED);
 	engine_stop(&mn->e);
-	if (!mn->busy)
+	/* A pass under way, or its results on their way to disk, finishes first (it sees
+	 * stop_signal). */
+	if (!mn->busy && !mn->draining)
 		miner_finish(mn);
 }
 

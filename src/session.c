@@ -180,6 +180,11 @@ bool session_request_failed(struct session *m, struct fetch_req *fr, const char 
 		}
 		/* fall through */
 	default:
+		if (h->status >= 200 && h->status < 300 && h->errbuf[0]) {
+			/* A 2xx that never held what was asked for: say that, not "HTTP 200". */
+			sep = ": ";
+			ghs = h->errbuf;
+		}
 		msg_error("%s: %s failed: HTTP %ld after %d attempts%s%s", name, what, h->status,
 			  fr->attempts, sep, ghs);
 		session_error(m, "%s failed: HTTP %ld%s%s", what, h->status, sep, ghs);

@@ -193,6 +193,15 @@ static void on_check(uv_check_t *h)
 	}
 	if (st->failed)
 		return;
+	/* Written at once, even while an fsync round is out: in the page cache they survive
+	 * the process, if not the machine, and the next round makes them durable. */
+	if (st->syncing && st->j.pending.len) {
+		struct error e = {0};
+		if (journal_flush(&st->j, &e) != 0) {
+			fail(st, &e);
+			return;
+		}
+	}
 	if (!st->syncing && !durable(st))
 		start_sync(st);
 	if (st->fold_soon && !st->folding && st->j.entries) {
@@ -306,6 +315,12 @@ void store_on_error(struct store *st, store_error_cb on_error, void *arg)
 
 void store_close(struct store *st)
 {
+	/* Only after store_drain: nothing of the store's is in the pool any more. */
+	if (st->syncing || st->folding)
+		abort();
+	/* Nothing journaled is dropped, whatever happened before. */
+	if (!st->failed && st->j.pending.len)
+		journal_sync(&st->j, NULL);
 	/* What the last moments proved, when it rests on what is on disk. */
 	if (st->state_dirty && !st->failed && durable(st))
 		save_state(st);

@@ -36,7 +36,7 @@ void summary_print(const struct summary_row *rows, size_t n)
 		char where[32] = "";
 		if (rows[i].line)
 			snprintf(where, sizeof(where), " (line %u)", rows[i].line);
-		if (s->failure > SF_CANCELLED || s->failure == SF_PARTIAL) {
+		if (s->failure > SF_CANCELLED) {
 			bad++;
 			msg_warn("%s%s: %s: %s; %ld new runs, %ld known, jobs of %zu runs, %" PRIu64
 				 " requests", rows[i].repo, where, summary_failure_name(s->failure),
