@@ -19,6 +19,9 @@ struct runindex {
 	size_t count;
 	char **repos; /* interned repository names, index = repo id */
 	size_t nrepos;
+	uint32_t *names; /* open addressing over repos: 1 + repo id, 0 = empty; names_cap a
+			  * power of two, so a name is found in O(1) among thousands */
+	size_t names_cap;
 };
 
 void runindex_init(struct runindex *ix);

@@ -17,20 +17,61 @@ void runindex_release(struct runindex *ix)
 	for (size_t i = 0; i < ix->nrepos; i++)
 		free(ix->repos[i]);
 	free(ix->repos);
+	free(ix->names);
 	free(ix->slots);
 	memset(ix, 0, sizeof(*ix));
 }
 
+/* FNV-1a over the lower-cased name: names compare without case, as GitHub's do. */
+static size_t name_hash(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+		h ^= (uint64_t)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+		h *= 0x100000001b3ull;
+	}
+	return (size_t)h;
+}
+
+/* The slot of name in ix->names: its entry, or the empty one where it would go. */
+static uint32_t *name_slot(const struct runindex *ix, const char *name)
+{
+	size_t mask = ix->names_cap - 1;
+	for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+		uint32_t *e = &ix->names[i];
+		if (*e == 0 || strcasecmp(ix->repos[*e - 1], name) == 0)
+			return e;
+	}
+}
+
+static void names_grow(struct runindex *ix)
+{
+	free(ix->names);
+	ix->names_cap = ix->names_cap ? ix->names_cap * 2 : 64;
+	ix->names = xcalloc(ix->names_cap, sizeof(*ix->names));
+	for (size_t i = 0; i < ix->nrepos; i++)
+		*name_slot(ix, ix->repos[i]) = (uint32_t)i + 1;
+}
+
 int runindex_repo(struct runindex *ix, const char *full_name, bool add)
 {
-	for (size_t i = 0; i < ix->nrepos; i++)
-		if (strcasecmp(ix->repos[i], full_name) == 0)
-			return (int)i;
+	uint32_t *e;
+	if (ix->names_cap) {
+		e = name_slot(ix, full_name);
+		if (*e)
+			return (int)*e - 1;
+	}
 	if (!add)
 		return -1;
 	ix->repos = xrealloc(ix->repos, (ix->nrepos + 1) * sizeof(*ix->repos));
 	ix->repos[ix->nrepos] = xstrdup(full_name);
-	return (int)ix->nrepos++;
+	ix->nrepos++;
+	/* At most half full, so that probes stay short. */
+	if (ix->nrepos * 2 > ix->names_cap)
+		names_grow(ix);
+	else
+		*name_slot(ix, full_name) = (uint32_t)ix->nrepos;
+	return (int)ix->nrepos - 1;
 }
 
 static size_t hash(uint32_t repo, int64_t id)

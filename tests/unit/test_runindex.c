@@ -131,8 +131,31 @@ static void test_growth(void)
 	runindex_release(&ix);
 }
 
+/* Thousands of repositories: each name found again, in any case, by its own id. */
+static void test_many_repositories(void)
+{
+	struct runindex ix;
+	char name[64];
+	runindex_init(&ix);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "Org-%d/Repo.%d", i % 97, i);
+		CHECK_INT(runindex_repo(&ix, name, true), i);
+	}
+	int wrong = 0;
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "org-%d/REPO.%d", i % 97, i);
+		wrong += runindex_repo(&ix, name, false) != i;
+		wrong += runindex_repo(&ix, name, true) != i; /* not interned twice */
+	}
+	CHECK_INT(wrong, 0);
+	CHECK_INT(ix.nrepos, 5000);
+	CHECK_INT(runindex_repo(&ix, "org-1/unknown", false), -1);
+	runindex_release(&ix);
+}
+
 int main(void)
 {
+	test_many_repositories();
 	test_basics();
 	test_repos();
 	test_growth();
