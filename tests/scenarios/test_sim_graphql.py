@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -431,6 +432,10 @@ def log_and_stats(sim):
     w = [x for x in st["windows"] if x["resource"] == "graphql"]
     check(len(w) == 1 and w[0]["limit"] == 5000 and w[0]["used"] >= 1, "graphql windows %s" % st["windows"])
     check(all(x["resource"] in ("core", "graphql") for x in st["windows"]), "windows carry a resource")
+    status, _, body = sim.api("/rate_limit")
+    res = json.loads(body)["resources"]
+    check(status == 200 and res["graphql"]["used"] == w[0]["used"] and res["graphql"]["limit"] == 5000 and
+          res["graphql"]["reset"] == w[0]["reset"] and res["graphql"]["resource"] == "graphql", "/rate_limit: %s" % res)
 
 
 def limits():
@@ -508,16 +513,27 @@ def limits():
         ok(sim, "{ rateLimit { cost } }")
         check(time.monotonic() - t0 >= 0.2, "fault delay")
         check(sim.api("/repos/%s/actions/runs?per_page=1" % REPO)[0] == 200, "faults on /graphql hit REST")
-        # secondary: points per minute (1 per query) over a 1 s window; concurrency shared with REST
-        sim.configure(graphql={"points_per_minute": 120, "points_window_s": 1}, faults=[])
-        time.sleep(1.05)
+        # secondary: points per minute (1 per query) over a 0.3 s window (400/min → 2 there)
+        sim.configure(graphql={"points_per_minute": 400, "points_window_s": 0.3}, faults=[])
+        time.sleep(0.35)
         statuses = [gql(sim, "{ rateLimit { cost } }")[:2] for _ in range(3)]
         check([s for s, _ in statuses] == [200, 200, 403], "points_per_minute: %s" % [s for s, _ in statuses])
         check(statuses[2][1].get("retry-after") == "1", "Retry-After %s" % statuses[2][1])
         st = sim.stats()
         check(st["secondary_answers"] == 1 and st["violations"] >= 1, "secondary stats %s" % st)
-        time.sleep(1.1)
-        sim.configure(graphql={"points_per_minute": 0, "enabled": False})
+        # max_concurrent is shared with REST: a slow REST request in flight + a GraphQL one
+        time.sleep(1.05)     # the penalty of the answer above
+        sim.configure(graphql={"points_per_minute": 0}, secondary={"max_concurrent": 1},
+                      faults=[{"path_regex": "/actions/runs$", "kind": "delay", "delay_ms": 400}])
+        slow = threading.Thread(target=sim.api, args=("/repos/%s/actions/runs?per_page=1" % REPO,))
+        slow.start()
+        time.sleep(0.15)
+        status, h, d = gql(sim, "{ rateLimit { cost } }")
+        slow.join()
+        check(status == 403 and "secondary rate limit" in d["message"], "concurrency with REST: %s %s" % (status, d))
+        check([e.get("kind") for e in sim.log() if e.get("resource") == "graphql"][-1] == "secondary:concurrency",
+              "logged as a concurrency answer")
+        sim.configure(graphql={"enabled": False})
         for path in ("/graphql", "/api/graphql"):
             status, h, d = gql(sim, "{ rateLimit { cost } }", path=path)
             check(status == 404 and d["message"] == "Not Found", "disabled %s: %s %s" % (path, status, d))

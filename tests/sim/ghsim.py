@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """ghsim - a deterministic GitHub REST API simulator for ghaminer's scenario tests.
 
-Serves the Actions endpoints the miner uses (runs lists, single runs, jobs, workflows) on
-127.0.0.1 with GitHub's envelopes, Link pagination, result caps, ETag/304, primary and
-secondary rate limits, and injectable faults. Payloads are modelled on the real recordings
+Serves the Actions endpoints the miner uses (runs lists, single runs, jobs, workflows, and
+GraphQL's check suites of runs) on 127.0.0.1 with GitHub's envelopes, Link pagination,
+result caps, ETag/304, primary and secondary rate limits, and injectable faults. Payloads are modelled on the real recordings
 in ../shared/fixtures from the project root (see SHAPES.md there) and are a pure function
 of the scenario, so two runs of the same scenario serve byte-identical data.
 
     python3 ghsim.py --scenario FILE.json --port-file PATH [--port 0] [--log PATH]
     python3 ghsim.py --scenario-json '{"repos":[{"full_name":"octo/hello","runs":30}]}' ...
 
-Python 3.11 standard library only. The scenario knobs are documented in README.md next to
-this file and in DEFAULTS below.
+Python 3.11 standard library; POST /graphql (ghsim_graphql.py, beside this file) also needs
+graphql-core (Debian's python3-graphql-core). The scenario knobs are documented in README.md
+next to this file and in DEFAULTS below.
 """
 
 import argparse
@@ -1453,7 +1454,19 @@ class Simulator:
                 core = {"limit": limit, "remaining": max(0, limit - bucket.used), "reset": int(bucket.win_end),
                         "used": bucket.used, "resource": "core"}
                 headers = self._rate_headers(key)
-            body = jbody({"resources": {"core": core}, "rate": core})
+                # the GraphQL points of the same token, as they stand (a window not yet
+                # opened is shown fresh, not opened)
+                gkey = ("graphql", key)
+                gb = self.buckets.get(gkey)
+                glimit = self._limit(gkey)
+                if gb is None or gb.win_end is None or time.time() >= gb.win_end:
+                    gql = {"limit": glimit, "remaining": glimit, "used": 0,
+                           "reset": math.ceil(time.time() + float(self.sc["graphql"]["window_s"]))}
+                else:
+                    gql = {"limit": glimit, "remaining": max(0, glimit - gb.used), "reset": int(gb.win_end),
+                           "used": gb.used}
+                gql["resource"] = "graphql"
+            body = jbody({"resources": {"core": core, "graphql": gql}, "rate": core})
             return Reply(200, body, headers)   # free, like GitHub
 
         etag = None
