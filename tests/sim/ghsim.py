@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """ghsim - a deterministic GitHub REST API simulator for ghaminer's scenario tests.
 
-Serves the Actions endpoints the miner uses (runs lists, single runs, jobs, workflows) on
-127.0.0.1 with GitHub's envelopes, Link pagination, result caps, ETag/304, primary and
-secondary rate limits, and injectable faults. Payloads are modelled on the real recordings
+Serves the Actions endpoints the miner uses (runs lists, single runs, jobs, workflows, and
+GraphQL's check suites of runs) on 127.0.0.1 with GitHub's envelopes, Link pagination,
+result caps, ETag/304, primary and secondary rate limits, and injectable faults. Payloads are modelled on the real recordings
 in ../shared/fixtures from the project root (see SHAPES.md there) and are a pure function
 of the scenario, so two runs of the same scenario serve byte-identical data.
 
     python3 ghsim.py --scenario FILE.json --port-file PATH [--port 0] [--log PATH]
     python3 ghsim.py --scenario-json '{"repos":[{"full_name":"octo/hello","runs":30}]}' ...
 
-Python 3.11 standard library only. The scenario knobs are documented in README.md next to
-this file and in DEFAULTS below.
+Python 3.11 standard library; POST /graphql (ghsim_graphql.py, beside this file) also needs
+graphql-core (Debian's python3-graphql-core). The scenario knobs are documented in README.md
+next to this file and in DEFAULTS below.
 """
 
 import argparse
@@ -43,6 +44,9 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ghsim_graphql  # noqa: E402  (POST /graphql; needs graphql-core, see there)
+
 # --------------------------------------------------------------------------------------
 # Scenario defaults
 # --------------------------------------------------------------------------------------
@@ -67,6 +71,11 @@ DEFAULTS = {
     # unfiltered one answers 422 beyond 40,000. Lowerable so tests need not create 40k runs.
     "caps": {"filtered": 1000, "unfiltered": 40000},
     "faults": [],
+    # POST /graphql (and /api/graphql): GitHub's GraphQL API over the same data, with its
+    # own budget of points (see ghsim_graphql.py and README.md)
+    "graphql": {"enabled": True, "limit": 5000, "window_s": 3600, "rate_limited_status": 200,
+                "points_per_minute": 0, "points_window_s": 60, "scope_error": False,
+                "timeout_nodes": 0, "timeout_ms": 10000, "timeout_status": 200, "mismatch": []},
     "repos": [{"full_name": "octo/hello"}],
 }
 
@@ -89,6 +98,7 @@ DOC_PRIMARY = ("https://docs.github.com/rest/overview/rate-limits-for-the-rest-a
                "#about-the-primary-rate-limit")
 DOC_SECONDARY = ("https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
                  "#about-secondary-rate-limits")
+DOC_GQL = "https://docs.github.com/graphql"
 MSG_SECONDARY = ("You have exceeded a secondary rate limit. "
                  "Please wait a few minutes before you try again.")
 MSG_NO_UA = ("Request forbidden by administrative rules. Please make sure your request has a "
@@ -239,6 +249,18 @@ def node(prefix, n):
     return prefix + "_kwDO" + base64.urlsafe_b64encode(struct.pack(">Q", n)).decode().rstrip("=")
 
 
+def node_number(prefix, text):
+    """The number node(prefix, n) was made from, or None when text is not such an id."""
+    head = prefix + "_kwDO"
+    if not isinstance(text, str) or not text.startswith(head) or len(text) != len(head) + 11:
+        return None
+    try:
+        n = struct.unpack(">Q", base64.urlsafe_b64decode(text[len(head):] + "="))[0]
+    except (ValueError, struct.error):
+        return None
+    return n if node(prefix, n) == text else None
+
+
 def sha1(*parts):
     return hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()
 
@@ -379,10 +401,10 @@ class RunState:
     they are rendered: every object kept here is walked by each full garbage collection,
     which holds the GIL (over 100 ms per pass with the jobs of 5,000 runs kept as objects)
     and so stalls every request in flight."""
-    __slots__ = ("spec", "repo", "_r", "_ctx", "_j")
+    __slots__ = ("spec", "repo", "_r", "_ctx", "_j", "_all")
 
     def __init__(self, repo, spec):
-        self.repo, self.spec, self._r, self._ctx, self._j = repo, spec, None, None, None
+        self.repo, self.spec, self._r, self._ctx, self._j, self._all = repo, spec, None, None, None, None
 
     def _rendered(self):
         sp = self.spec
@@ -406,10 +428,23 @@ class RunState:
             self._ctx = None
         return j
 
+    def _all_jobs(self):
+        """The jobs of every attempt, oldest attempt first (REST's filter=all): the earlier
+        attempts' jobs, completed, then the latest attempt's (filter=latest)."""
+        j = self._rendered_jobs()
+        a = self._all
+        if a is None or a[0] is not j:
+            earlier = []
+            for sp in self.repo.attempt_specs(j[0][0]):
+                earlier += [_dump(x) for x in self.repo._materialize(sp)[1]]
+            a = self._all = (j, tuple(earlier) + j[1])
+        return a[1]
+
     run = property(lambda self: self._rendered()[1])
     run_bytes = property(lambda self: self._rendered()[2])
     run_bytes_nopr = property(lambda self: self._rendered()[3])
     job_bytes = property(lambda self: self._rendered_jobs()[1])
+    all_job_bytes = property(_all_jobs)
     # the truth's job objects: parsed back from the bytes served (same JSON, same order)
     jobs = property(lambda self: [json.loads(b) for b in self.job_bytes])
 
@@ -928,12 +963,27 @@ class Repo:
                 changed += 1
         return changed
 
+    def attempt_specs(self, sp):
+        """Specs of the earlier attempts of a run, oldest first: those a re-run replaced
+        (kept in spec["history"], as they were served, now completed), preceded, for a run
+        generated with run_attempt > 1, by its unseen first attempts (which failed or were
+        cancelled, as re-run runs usually did)."""
+        hist = list(sp.get("history", ()))
+        base = hist[0] if hist else sp
+        out = []
+        for a in range(1, base["attempt"]):
+            rng = self._rng("attempt", base["i"], a, base["gen"])
+            out.append(dict(base, attempt=a, status="completed", history=(),
+                            conclusion=rng.choice(["failure", "failure", "cancelled"])))
+        return out + hist
+
     def rerun(self, run_id):
         st = self.by_id.get(run_id)
         if st is None:
             return None
         prev_updated = parse_time(st.run["updated_at"])[0]
         sp = dict(st.spec)
+        sp["history"] = tuple(st.spec.get("history", ())) + (dict(st.spec, status="completed", history=()),)
         rng = self._rng("rerun", sp["i"], sp["gen"])
         sp["gen"] += 1
         sp["attempt"] = (sp["attempt"] if not sp["old"] else 1) + 1
@@ -968,15 +1018,19 @@ def err(status, message, doc=DOC_ROOT, kind=None):
 
 
 class _Bucket:
-    """One primary budget: its current window and what it used."""
+    """One primary budget: its current window and what it used. Keys: "shared", a token
+    index or "anon" for REST (resource core); ("graphql", one of those) for GraphQL points."""
     __slots__ = ("win_start", "win_end", "used")
 
     def __init__(self):
         self.win_start, self.win_end, self.used = None, None, 0
 
     def describe(self, key, limit):
+        resource = "core"
+        if isinstance(key, tuple):
+            resource, key = key
         return {"token": None if key == "shared" else key, "start": self.win_start,
-                "reset": self.win_end, "limit": limit, "used": self.used}
+                "reset": self.win_end, "limit": limit, "used": self.used, "resource": resource}
 
 
 class Simulator:
@@ -989,7 +1043,8 @@ class Simulator:
         self.buckets = {}              # primary budgets: key → _Bucket (see _bucket_key)
         self.reset_stats()
         self.penalty = (0.0, 0.0)      # (start, until) in monotonic seconds
-        self.recent = deque()          # arrival times, for per_minute
+        self.recent = deque()          # arrival times of REST requests, for per_minute
+        self.gql_recent = deque()      # arrival times of GraphQL requests, for points_per_minute
 
     def configure(self, scenario, initial=False):
         """Apply a scenario (initially) or a partial update (POST /_sim/config)."""
@@ -1009,10 +1064,13 @@ class Simulator:
                        for f in self.sc["faults"]]
         # tokens: strings, or {"token": value, "limit": own primary limit}
         self.token_list = []
+        self.token_gql_limit = {}      # index → its own GraphQL limit ("graphql_limit")
         for t in self.sc["tokens"]:
             if isinstance(t, dict):
                 lim = t.get("limit")
                 self.token_list.append((str(t["token"]), None if lim is None else int(lim)))
+                if t.get("graphql_limit") is not None:
+                    self.token_gql_limit[len(self.token_list) - 1] = int(t["graphql_limit"])
             else:
                 self.token_list.append((str(t), None))
         self.token_index = {}
@@ -1028,7 +1086,8 @@ class Simulator:
             self.log = []
             self.stats = {"requests": 0, "max_in_flight": 0, "violations": 0, "by_status": {},
                           "secondary_answers": 0, "primary_403": 0, "not_modified": 0,
-                          "faults_injected": 0, "by_token": {}}
+                          "faults_injected": 0, "by_token": {}, "graphql_requests": 0,
+                          "graphql_points": 0, "graphql_rate_limited": 0}
             self.window_history = []
             self.in_flight = getattr(self, "in_flight", 0)
 
@@ -1043,6 +1102,13 @@ class Simulator:
         return "anon" if tok is None else tok
 
     def _limit(self, key):
+        if isinstance(key, tuple):            # GraphQL points
+            key = key[1]
+            if key == "anon":
+                return 0                      # GraphQL needs a token
+            if key in self.token_gql_limit:
+                return self.token_gql_limit[key]
+            return int(self.sc["graphql"]["limit"])
         if key == "anon":
             return 60
         if isinstance(key, int) and key < len(self.token_list) and self.token_list[key][1] is not None:
@@ -1056,10 +1122,11 @@ class Simulator:
         if b is None:
             b = self.buckets[key] = _Bucket()
         if b.win_end is None or now >= b.win_end:
-            if b.win_end is not None and key != "anon":
+            if b.win_end is not None and key not in ("anon", ("graphql", "anon")):
                 self.window_history.append(b.describe(key, self._limit(key)))
             b.win_start = now
-            b.win_end = math.ceil(now + float(self.sc["rate_limit"]["window_s"]))
+            knobs = self.sc["graphql"] if isinstance(key, tuple) else self.sc["rate_limit"]
+            b.win_end = math.ceil(now + float(knobs["window_s"]))
             b.used = 0
         return b
 
@@ -1070,13 +1137,13 @@ class Simulator:
                 ("X-RateLimit-Remaining", str(max(0, limit - b.used))),
                 ("X-RateLimit-Reset", str(int(b.win_end))),
                 ("X-RateLimit-Used", str(b.used)),
-                ("X-RateLimit-Resource", "core")]
+                ("X-RateLimit-Resource", "graphql" if isinstance(key, tuple) else "core")]
 
     def windows(self):
         """Primary windows since the last reset_stats: the closed ones, then the current one
         of each budget (lock held)."""
         cur = [b.describe(k, self._limit(k)) for k, b in self.buckets.items()
-               if k != "anon" and b.win_end is not None]
+               if k not in ("anon", ("graphql", "anon")) and b.win_end is not None]
         return self.window_history + cur
 
     def _secondary_reason(self, seq, arrived, in_flight):
@@ -1238,10 +1305,12 @@ class Simulator:
             if not m.group(2):
                 nopr = str(query.get("exclude_pull_requests", "")).lower() == "true"
                 return Reply(200, st.run_bytes_nopr if nopr else st.run_bytes)
-            if query.get("filter", "latest") not in ("latest", "all"):
+            filt = query.get("filter", "latest")
+            if filt not in ("latest", "all"):
                 return err(422, "Validation Failed: filter must be latest or all", DOC_ROOT)
-            total = len(st.job_bytes)
-            items = st.job_bytes[(page - 1) * per_page: page * per_page]
+            jobs = st.job_bytes if filt == "latest" else st.all_job_bytes
+            total = len(jobs)
+            items = jobs[(page - 1) * per_page: page * per_page]
             last = max(1, math.ceil(total / per_page))
             headers = []
             link = self._link(base + rest, raw_q, page, last)
@@ -1252,10 +1321,13 @@ class Simulator:
 
     # ---- the API request path -------------------------------------------------------
 
-    def api(self, h, method, path, raw_q):
+    def api(self, h, method, path, raw_q, body=b"", prefix=""):
         """Decide the answer to one API request on handler h → (Reply, log entry so far).
-        The caller writes the answer and then calls finish()."""
+        The caller writes the answer and then calls finish(). path is without the prefix
+        (/api/v3 for REST, /api for GraphQL, as on GitHub Enterprise Server); GraphQL's is
+        /graphql."""
         arrived = time.monotonic()
+        gql = path == "/graphql"
         with self.lock:
             self.seq += 1
             seq = self.seq
@@ -1263,17 +1335,27 @@ class Simulator:
             in_flight = self.in_flight
             self.stats["requests"] += 1
             self.stats["max_in_flight"] = max(self.stats["max_in_flight"], in_flight)
-            self.recent.append(arrived)
+            (self.gql_recent if gql else self.recent).append(arrived)
         entry = {"seq": seq, "method": method, "path": path, "query": self._query_dict(raw_q),
                  "status": None, "t_start": arrived, "t_end": None, "in_flight": in_flight}
+        if prefix:
+            entry["api_prefix"] = prefix
         try:
             latency = float(self.sc.get("latency_ms") or 0)
             if latency:
-                if method == "GET":
+                if method == "GET" and not gql:
                     self._prepare(h, path, raw_q, entry)
                 # the answer is decided latency_ms after arrival, however long that took
                 time.sleep(max(0.0, arrived + latency / 1000.0 - time.monotonic()))
-            rep = self._decide(h, method, path, raw_q, seq, arrived, in_flight, entry)
+            if gql:
+                rep = self._graphql(h, method, body, seq, arrived, in_flight, entry)
+            else:
+                rep = self._decide(h, method, path, raw_q, seq, arrived, in_flight, entry)
+                if prefix and rep.headers:
+                    # Link headers keep the prefix the request came with
+                    base = "<http://127.0.0.1:%d/" % self.port
+                    rep.headers = [(k, v.replace(base, base + prefix.strip("/") + "/") if k == "Link" else v)
+                                   for k, v in rep.headers]
             # the primary budget as the answer states it
             rl = {k[12:].lower(): int(v) for k, v in rep.headers
                   if k.startswith("X-RateLimit-") and k != "X-RateLimit-Resource"}
@@ -1313,22 +1395,26 @@ class Simulator:
                 q[k] = v
         return q
 
-    def _decide(self, h, method, path, raw_q, seq, arrived, in_flight, entry):
-        hdr = h.headers
+    def _who(self, hdr, entry):
+        """The token presented (its value), its index in `tokens` (None if not accepted);
+        the log entry notes the index or a short hash, never the value."""
         auth = hdr.get("Authorization", "")
         parts = auth.split(None, 1)
         presented = parts[1].strip() if len(parts) == 2 and parts[0].lower() in ("bearer", "token") else None
         tok = self.token_index.get(presented) if presented is not None else None
-        token_ok = tok is not None
-        entry["token_ok"] = token_ok
-        # which token: its index in `tokens`, or a short hash of one that was not accepted;
-        # never the value
+        entry["token_ok"] = tok is not None
         entry["token"] = tok
         entry["token_sha"] = (hashlib.sha256(presented.encode()).hexdigest()[:8]
                               if presented is not None else None)
-        key = self._bucket_key(tok)
         entry["headers"] = {k: hdr[k] for k in ("user-agent", "accept", "x-github-api-version",
                                                 "accept-encoding", "if-none-match") if k in hdr}
+        return presented, tok
+
+    def _decide(self, h, method, path, raw_q, seq, arrived, in_flight, entry):
+        hdr = h.headers
+        presented, tok = self._who(hdr, entry)
+        token_ok = tok is not None
+        key = self._bucket_key(tok)
         query = {k: (v[-1] if isinstance(v, list) else v) for k, v in entry["query"].items()}
         with self.lock:
             bucket = self._roll(time.time(), key)
@@ -1368,7 +1454,19 @@ class Simulator:
                 core = {"limit": limit, "remaining": max(0, limit - bucket.used), "reset": int(bucket.win_end),
                         "used": bucket.used, "resource": "core"}
                 headers = self._rate_headers(key)
-            body = jbody({"resources": {"core": core}, "rate": core})
+                # the GraphQL points of the same token, as they stand (a window not yet
+                # opened is shown fresh, not opened)
+                gkey = ("graphql", key)
+                gb = self.buckets.get(gkey)
+                glimit = self._limit(gkey)
+                if gb is None or gb.win_end is None or time.time() >= gb.win_end:
+                    gql = {"limit": glimit, "remaining": glimit, "used": 0,
+                           "reset": math.ceil(time.time() + float(self.sc["graphql"]["window_s"]))}
+                else:
+                    gql = {"limit": glimit, "remaining": max(0, glimit - gb.used), "reset": int(gb.win_end),
+                           "used": gb.used}
+                gql["resource"] = "graphql"
+            body = jbody({"resources": {"core": core, "graphql": gql}, "rate": core})
             return Reply(200, body, headers)   # free, like GitHub
 
         etag = None
@@ -1416,6 +1514,164 @@ class Simulator:
             out.headers.append(("ETag", etag))
         return out
 
+
+    # ---- GraphQL ----------------------------------------------------------------------
+
+    def find_node(self, node_id):
+        """A global id → ("CheckSuite", RunState) or ("CheckRun", RunState, job object), or
+        None. A check suite id of an attempt a re-run replaced still names its run."""
+        n = node_number("CS", node_id)
+        if n is not None:
+            for repo in self.repos.values():
+                i, g = divmod(n - repo.suite_base, 10)
+                if 0 <= i < len(repo.states) and g <= repo.states[i].spec["gen"]:
+                    return "CheckSuite", repo.states[i]
+            return None
+        n = node_number("CR", node_id)
+        if n is not None:
+            head = b'{"id":%d,' % n
+            for repo in self.repos.values():
+                i = (n - repo.job_base) // 10000
+                if 0 <= i < len(repo.states):
+                    st = repo.states[i]
+                    for b in st.all_job_bytes:
+                        if b.startswith(head):
+                            return "CheckRun", st, json.loads(b)
+        return None
+
+    def _gql_secondary(self, seq, arrived, in_flight):
+        """Secondary limits of a GraphQL request: the penalty, injected answers and the
+        concurrency cap are shared with REST; points_per_minute counts GraphQL queries (a
+        query without mutation is 1 point for it) over points_window_s (lock held)."""
+        sec, g = self.sc["secondary"], self.sc["graphql"]
+        p_start, p_until = self.penalty
+        if sec.get("penalty", True) and p_start + sec.get("grace_ms", 100) / 1000.0 <= arrived < p_until:
+            return "penalty", True
+        if seq in sec.get("at_requests", []):
+            return "injected", False
+        if sec.get("max_concurrent") and in_flight > sec["max_concurrent"]:
+            return "concurrency", True
+        window = float(g.get("points_window_s") or 60)
+        while self.gql_recent and self.gql_recent[0] < arrived - window:
+            self.gql_recent.popleft()
+        ppm = g.get("points_per_minute")
+        if ppm and len(self.gql_recent) > ppm * window / 60.0:
+            return "points_per_minute", True
+        return None, False
+
+    def _graphql(self, h, method, body, seq, arrived, in_flight, entry):
+        """POST /graphql: auth, secondary limits, parse/validate/limits/cost (before any
+        execution), the points budget, faults, the timeout knob, then the execution."""
+        g = self.sc["graphql"]
+        hdr = h.headers
+        entry["resource"] = "graphql"
+        with self.lock:
+            self.stats["graphql_requests"] += 1
+        if not g.get("enabled", True):
+            return err(404, "Not Found", kind="graphql:disabled")   # a server without GraphQL
+        presented, tok = self._who(hdr, entry)
+        if "content-type" in hdr:
+            entry["headers"]["content-type"] = hdr["content-type"]
+        key = ("graphql", self._bucket_key(tok) if tok is not None else "anon")
+        with self.lock:
+            bucket = self._roll(time.time(), key)
+            rate = self._rate_headers(key)
+        if self.sc.get("require_user_agent", True) and not hdr.get("User-Agent"):
+            return Reply(403, MSG_NO_UA.encode(), [("Content-Type", "text/plain; charset=utf-8")] + rate,
+                         kind="no_ua")
+        if tok is None:
+            msg = "This endpoint requires you to be authenticated." if presented is None else "Bad credentials"
+            return Reply(401, jbody({"message": msg, "documentation_url": DOC_GQL}), rate, kind="auth")
+        if method != "POST":
+            return Reply(404, jbody({"message": "Not Found", "documentation_url": DOC_GQL}), rate)
+        with self.lock:
+            bt = self.stats["by_token"]
+            bt[str(tok)] = bt.get(str(tok), 0) + 1
+            reason, violation = self._gql_secondary(seq, arrived, in_flight)
+            if reason:
+                sec = self.sc["secondary"]
+                now = time.monotonic()
+                self.penalty = (now, now + float(sec.get("retry_after", 60)))
+                self.stats["secondary_answers"] += 1
+                self.stats["violations"] += 1 if violation else 0
+                rep = err(int(sec.get("status", 403)), MSG_SECONDARY, DOC_SECONDARY, kind="secondary:" + reason)
+                rep.headers = self._rate_headers(key)
+                if sec.get("send_retry_after", True):
+                    rep.headers.append(("Retry-After", str(sec.get("retry_after", 60))))
+                return rep
+        req, bad = ghsim_graphql.parse_body(body)
+        if bad:
+            return Reply(bad[0], jbody(bad[1]), rate, kind="graphql:bad_json")
+        c = ghsim_graphql.compile_request(req)
+        entry["operation"] = c.operation_name
+        entry["cost"] = c.cost
+        entry["node_count"] = c.node_count
+        entry["charged"] = 0
+        if isinstance(c.raw_variables, dict) and c.raw_variables:
+            entry["variables"] = c.raw_variables
+        if c.errors:
+            entry["gql_errors"] = [e.get("type", "INVALID") for e in c.errors]
+            return Reply(200, jbody({"errors": c.errors}), rate, kind="graphql:invalid")
+        with self.lock:
+            bucket = self._roll(time.time(), key)
+            limit = self._limit(key)
+            remaining = limit - bucket.used
+            if remaining <= 0 or (not c.dry_run and c.cost > remaining):
+                self.stats["violations"] += 1
+                self.stats["graphql_rate_limited"] += 1
+                entry["gql_errors"] = ["RATE_LIMITED"]
+                return Reply(int(g.get("rate_limited_status", 200)),
+                             jbody({"errors": [{"type": "RATE_LIMITED",
+                                                "message": "API rate limit exceeded for user ID 1."}]}),
+                             self._rate_headers(key), kind="graphql:rate_limited")
+            fault = None
+            for f in self.faults:
+                if f["_left"] > 0 and f["_re"].search("/graphql") and f.get("method", method) == method:
+                    f["_left"] -= 1
+                    fault = f
+                    self.stats["faults_injected"] += 1
+                    break
+            if not c.dry_run and (fault is None or fault.get("kind", "status") != "reset"):
+                bucket.used += c.cost
+                entry["charged"] = c.cost
+                self.stats["graphql_points"] += c.cost
+            rate = self._rate_headers(key)
+            rate_obj = {"cost": c.cost, "limit": limit, "nodeCount": c.node_count,
+                        "remaining": max(0, limit - bucket.used), "resetAt": iso(int(bucket.win_end)),
+                        "used": bucket.used}
+        if fault is not None:
+            kind = fault.get("kind", "status")
+            if kind == "reset":
+                return Reply(0, kind="fault:reset")
+            if kind == "delay":
+                time.sleep(float(fault.get("delay_ms", 1000)) / 1000.0)
+            else:
+                st = int(fault.get("status", 500))
+                fbody = fault.get("body")
+                return Reply(st, fbody.encode() if isinstance(fbody, str) else
+                             jbody({"message": "Server Error" if st >= 500 else HTTPStatus(st).phrase}),
+                             rate, kind="fault:%d" % st)
+        limit_nodes = int(g.get("timeout_nodes") or 0)
+        if limit_nodes and c.node_count > limit_nodes:
+            time.sleep(float(g.get("timeout_ms", 10000)) / 1000.0)
+            rid = hashlib.sha256(b"request|%d" % seq).hexdigest().upper()
+            rid = "%s:%s:%s:%s:%s" % (rid[:4], rid[4:8], rid[8:14], rid[14:20], rid[20:28])
+            entry["gql_errors"] = ["TIMEOUT"]
+            return Reply(int(g.get("timeout_status", 200)),
+                         jbody({"data": None, "errors": [{"message": ghsim_graphql.MSG_TIMEOUT % rid}]}),
+                         rate, kind="graphql:timeout")
+        mismatch = {}
+        for x in g.get("mismatch") or []:
+            if isinstance(x, dict):
+                mismatch[int(x["run"])] = x.get("field", "name")
+            else:
+                mismatch[int(x)] = "name"
+        ctx = ghsim_graphql.Context(self, c.source, rate_obj, forbidden=bool(g.get("scope_error")),
+                                    dry_run=c.dry_run, mismatch=mismatch)
+        out = ghsim_graphql.execute(c, ctx)
+        if out.get("errors"):
+            entry["gql_errors"] = [e.get("type", "ERROR") for e in out["errors"]]
+        return Reply(200, jbody(out), rate)
 
     def finish(self, entry, status, kind):
         entry["status"] = status
@@ -1482,7 +1738,10 @@ class Simulator:
                         for s in snap]
             out = {"runs": runs}
             if q.get("jobs", "1") not in ("0", "false"):
-                out["jobs"] = {str(s.spec["id"]): s.jobs for s in snap}
+                if q.get("filter") == "all":      # every attempt's jobs, as filter=all
+                    out["jobs"] = {str(s.spec["id"]): [json.loads(b) for b in s.all_job_bytes] for s in snap}
+                else:
+                    out["jobs"] = {str(s.spec["id"]): s.jobs for s in snap}
             return 200, out
         with self.lock:
             if method == "POST" and path == "/_sim/add_runs":
@@ -1620,7 +1879,12 @@ class Handler(BaseHTTPRequestHandler):
             status, obj = sim.control(method, url.path, url.query, body)
             self._write(status, [("Content-Type", "application/json; charset=utf-8")], jbody(obj))
             return
-        rep, entry = sim.api(self, method, url.path, url.query)
+        path, prefix = url.path, ""
+        if path in ("/graphql", "/api/graphql"):
+            path, prefix = "/graphql", path[:-8]
+        elif path.startswith("/api/v3/"):          # GitHub Enterprise Server's REST root
+            path, prefix = path[7:], "/api/v3"
+        rep, entry = sim.api(self, method, path, url.query, body, prefix)
         status = rep.status
         try:
             if rep.kind == "fault:reset":
@@ -1637,7 +1901,8 @@ class Handler(BaseHTTPRequestHandler):
             headers.append(("X-GitHub-Media-Type", "github.v3; format=json"))
             headers.append(("Vary", "Accept, Authorization, Cookie, X-GitHub-OTP"))
             headers.append(("Vary", "Accept-Encoding, Accept, X-Requested-With"))
-            if rep.body and not any(k == "ETag" for k, _ in headers):
+            gql = ("X-RateLimit-Resource", "graphql") in headers
+            if rep.body and not gql and not any(k == "ETag" for k, _ in headers):
                 # error answers carry an ETag too; only 200s can be revalidated (304)
                 headers.append(("ETag", 'W/"%s"' % hashlib.sha256(rep.body).hexdigest()))
             payload = rep.body
