@@ -561,7 +561,7 @@ static void test_primary_pool(void)
 	CHECK_INT(c.answer, GA_OK);
 	CHECK_INT(c.attempts, 1); /* waiting for a budget is no failed attempt */
 	CHECK_INT(c.token, 1);
-	CHECK_INT(fetch_governor(S.f)->tok[0].remaining, 0);
+	CHECK_INT(fetch_governor(S.f)->tok[0].b[FETCH_REST].remaining, 0);
 	CHECK(!fetch_governor(S.f)->tok[0].dead);
 	CHECK_INT(testserver_count(&ts), 2);
 	CHECK(head_has(&ts, 1, "\r\nAuthorization: Bearer " TOKEN_B "\r\n"));
