@@ -49,7 +49,7 @@ struct settings {
 	bool tokens_same_user;   /* default false: the tokens are one user's, whose per-minute
 				    allowance they share (GitHub counts secondary limits per user) */
 	enum jobs_api jobs_api;  /* default JOBS_API_AUTO */
-	char *graphql_url;       /* GITHUB_GRAPHQL_URL, graphql_url; NULL: derived from api_url */
+	char *graphql_url;       /* config.yaml graphql_url; NULL: derived from api_url */
 	int graphql_cross_check; /* default 3, 0..100: runs fetched both ways at the start */
 	int budget_reserve;      /* primary budget kept back, default 50 */
 	double watch_interval;   /* seconds; 0 = no watch. --watch 5m / watch_interval: 5m */

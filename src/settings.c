@@ -78,7 +78,8 @@ const struct setting_def settings_table[] = {
 	  .type = SET_URL, .def = "https://api.github.com", .offset = F(api_url),
 	  .metavar = "URL", .section = SEC_CONNECTION, .flags = SF_SHOW_DEFAULT,
 	  .help = "API base URL; GitHub Enterprise: https://HOST/api/v3" },
-	{ .key = "graphql_url", .env = "GITHUB_GRAPHQL_URL", .yaml_key = "graphql_url",
+	/* No GITHUB_GRAPHQL_URL: Actions sets it for github.com whatever --api-url says. */
+	{ .key = "graphql_url", .yaml_key = "graphql_url",
 	  .type = SET_URL, .offset = F(graphql_url), .metavar = "URL", .flags = SF_NULLABLE,
 	  .help = "GraphQL endpoint (default: derived from the API URL)" },
 	{ .key = "jobs_api", .long_opt = "--jobs-api", .yaml_key = "jobs_api", .type = SET_CHOICE,
