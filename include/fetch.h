@@ -1,5 +1,6 @@
 /* fetch.h - requests to the GitHub API (REST GETs, GraphQL POSTs) under the governor: queue,
- * admission, retries with backoff, limit pauses. Callers see only final answers, always from the loop. */
+ * admission, retries with backoff, limit pauses. Callers see only final answers, always
+ * from the loop. */
 #ifndef GHAMINER_FETCH_H
 #define GHAMINER_FETCH_H
 
@@ -73,7 +74,10 @@ struct fetch_req {
 
 /* Called when a limit starts holding requests back (for a status line and progress):
  * a wait until until_epoch, or with spread_s > 0, one request every spread_s seconds
- * until the reset at until_epoch. Said once per reset and kind, not per request. */
+ * until the reset at until_epoch. Said once per resource, reset and kind, not per request;
+ * a primary budget's wait is said from the loop, never inside fetch_get or fetch_post.
+ * reason: "secondary rate limit reached", "primary budget spent", "primary budget short of
+ * the work left", or the same two for "GraphQL budget". */
 typedef void (*fetch_wait_cb)(void *arg, const char *reason, double until_epoch,
 			      double spread_s);
 

@@ -24,6 +24,8 @@ struct fetch {
 	bool freed;                    /* fetch_free was called */
 	bool stopping;
 	bool pumping;
+	bool submitting;               /* inside fetch_get or fetch_post */
+	bool announce[GOVERNOR_RESOURCES]; /* a limiting state to say, from the loop */
 	/* waiting for admission, each FIFO: listing pages (which make more work) ahead of
 	 * jobs requests */
 	struct req_list queue[FETCH_CLASSES];
@@ -99,6 +101,8 @@ static void deliver(struct fetch_req *r)
 		o->idle(o);
 }
 
+static void announce_due(struct fetch *f);
+
 static void on_deliver_timer(uv_timer_t *t)
 {
 	struct fetch *f = t->data;
@@ -107,6 +111,7 @@ static void on_deliver_timer(uv_timer_t *t)
 		TAILQ_REMOVE(&f->decided, r, link);
 		deliver(r);
 	}
+	announce_due(f);
 }
 
 /* Every answer reaches its callback through here: from the deliver timer, never from
@@ -302,6 +307,17 @@ static void announce_limiting(struct fetch *f, enum fetch_resource res)
 	}
 }
 
+/* The limiting states a pump asked about, said from the loop: never inside fetch_get. */
+static void announce_due(struct fetch *f)
+{
+	for (int i = 0; i < GOVERNOR_RESOURCES; i++) {
+		if (f->announce[i]) {
+			f->announce[i] = false;
+			announce_limiting(f, (enum fetch_resource)i);
+		}
+	}
+}
+
 /* Hand one admitted request to http. false when libcurl refused it (out of memory): a
  * failed attempt like any other, queued again or final. */
 static bool start(struct fetch *f, struct fetch_req *r, int token, uint64_t now)
@@ -409,8 +425,11 @@ static void pump(struct fetch *f)
 	governor_held(&f->gov, queued && !p.on_completion && p.soonest != UINT64_MAX ? p.soonest
 										      : 0);
 	for (int i = 0; i < GOVERNOR_RESOURCES; i++)
-		if (p.asked[i])
-			announce_limiting(f, (enum fetch_resource)i);
+		f->announce[i] |= p.asked[i] && f->gov.lane[i].limiting != GOV_FREE;
+	if (!f->submitting)
+		announce_due(f);
+	else if (f->announce[FETCH_REST] || f->announce[FETCH_GRAPHQL])
+		uv_timer_start(&f->deliver_timer, on_deliver_timer, 0, 0);
 	if (p.soonest != UINT64_MAX)
 		uv_timer_start(&f->pump_timer, on_pump_timer,
 			       p.soonest > p.now ? p.soonest - p.now : 1, 0);
@@ -500,7 +519,9 @@ static void submit(struct fetch *f, struct fetch_req *r)
 		return;
 	}
 	enqueue(f, r);
+	f->submitting = true;
 	pump(f);
+	f->submitting = false;
 }
 
 void fetch_get(struct fetch *f, struct fetch_owner *owner, const char *url, const char *etag,
