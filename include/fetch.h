@@ -1,5 +1,6 @@
-/* fetch.h - GET requests to the GitHub API under the governor: queue, admission, retries
- * with backoff, limit pauses. Callers see only final answers, always from the loop. */
+/* fetch.h - requests to the GitHub API (REST GETs, GraphQL POSTs) under the governor: queue,
+ * admission, retries with backoff, limit pauses. Callers see only final answers, always
+ * from the loop. */
 #ifndef GHAMINER_FETCH_H
 #define GHAMINER_FETCH_H
 
@@ -42,9 +43,6 @@ struct fetch_owner {
 			      token after a 401 and requests cancelled in flight included */
 };
 
-/* Which of GitHub's budgets a request spends. */
-enum fetch_resource { FETCH_REST, FETCH_GRAPHQL };
-
 struct fetch_req {
 	char *url;  /* owned */
 	char *etag; /* If-None-Match, owned, or NULL */
@@ -76,7 +74,10 @@ struct fetch_req {
 
 /* Called when a limit starts holding requests back (for a status line and progress):
  * a wait until until_epoch, or with spread_s > 0, one request every spread_s seconds
- * until the reset at until_epoch. Said once per reset and kind, not per request. */
+ * until the reset at until_epoch. Said once per resource, reset and kind, not per request;
+ * a primary budget's wait is said from the loop, never inside fetch_get or fetch_post.
+ * reason: "secondary rate limit reached", "primary budget spent", "primary budget short of
+ * the work left", or the same two for "GraphQL budget". */
 typedef void (*fetch_wait_cb)(void *arg, const char *reason, double until_epoch,
 			      double spread_s);
 
@@ -85,7 +86,9 @@ struct fetch_config {
 				      the most budget */
 	int ntokens;
 	int max_in_flight;
-	int per_minute;
+	int per_minute;         /* REST requests in any 60 s, per token */
+	int graphql_per_minute; /* GraphQL points in any 60 s, per token; 0: the default */
+	bool same_user;         /* the tokens are one user's: one allowance for them all */
 	int reserve;
 	int max_retries;
 	double timeout_s;
@@ -106,9 +109,11 @@ void fetch_get(struct fetch *f, struct fetch_owner *owner, const char *url, cons
  * cost points of the GraphQL budget; otherwise as fetch_get. */
 void fetch_post(struct fetch *f, struct fetch_owner *owner, const char *url, const char *body,
 		int cost, fetch_decode_fn decode, fetch_done_cb done, void *arg, bool first);
-/* How many more requests callers expect, added up over owners: lets the governor spread
+/* How many more REST requests callers expect, added up over owners: lets the governor spread
  * the budget. */
 void fetch_backlog_add(struct fetch *f, long delta);
+/* The same for a resource: REST requests, or GraphQL points. */
+void fetch_backlog_add_on(struct fetch *f, enum fetch_resource resource, long delta);
 /* Cancel every request of owner (queued, in flight, being decoded): each completes with
  * FETCH_CANCELLED; later gets of owner too. */
 void fetch_cancel_owner(struct fetch *f, struct fetch_owner *owner);

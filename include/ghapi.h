@@ -68,6 +68,15 @@ enum ghapi_answer {
 enum ghapi_answer ghapi_classify(long status, long remaining, int has_retry_after,
 				 const char *body);
 
+/* Whether a GraphQL body says the query was rate limited: an entry of "errors" whose type is
+ * "RATE_LIMITED" (GitHub sends it with HTTP 200). Only a body that mentions RATE_LIMITED is
+ * parsed, so a large answer costs one scan. */
+bool ghapi_graphql_rate_limited(const char *body);
+/* ghapi_classify for a GraphQL answer: 403/429 as for REST; a 2xx that is rate limited is
+ * the primary budget when remaining is 0 (wait for the reset), else a secondary limit. */
+enum ghapi_answer ghapi_classify_graphql(long status, long remaining, int has_retry_after,
+					 const char *body);
+
 /* The "message" of a GitHub error body, or NULL. Caller frees. */
 char *ghapi_error_message(const char *body);
 

@@ -21,6 +21,25 @@
 /* A spent budget is announced only when the wait is longer than this: spreading runs the
  * budget out just at the reset, and a wait of a second or two is the plan working. */
 #define POLICY_ANNOUNCE_WAIT_S 3.0
+/* A budget counts as renewed this long after its X-RateLimit-Reset: the header is a whole
+ * second, clocks differ, and a request sent right at the reset may meet the old window. */
+#define POLICY_RESET_SLACK_S 1.0
+/* A budget never heard of counts as this many requests (points) when choosing which API
+ * serves the jobs: GitHub's 5,000 an hour per user token, for REST and GraphQL alike. */
+#define POLICY_ASSUMED_LIMIT 5000
+
+/* The per-minute ceilings (requests_per_minute, graphql_points_per_minute) hold over a
+ * sliding window: at most N in any 60 s, as GitHub counts its secondary limits, so a burst
+ * of up to N goes at the concurrency bound. The window is kept in this many slices per
+ * token and resource (bounded memory: 64 tokens x 2 resources x 62 counters). */
+#define POLICY_WINDOW_SLICES 60
+/* ... and counted over this many more: GitHub sees arrivals, not admissions, and a request
+ * may arrive later than one admitted after it (a new connection, a reused one). A slice
+ * (a second) of slack keeps two admissions a window apart at the server too. */
+#define POLICY_WINDOW_SLACK_SLICES 1
+/* graphql_points_per_minute when the caller gives none: GitHub's secondary limit is 2,000
+ * GraphQL points a minute; 1,900 stays under it (as 850 does under REST's 900). */
+#define POLICY_GRAPHQL_PER_MINUTE 1900
 
 /* At most this much of one answer is kept in memory: a jobs page of 100 jobs with their
  * steps is well under 1 MB; anything this large is not a GitHub API answer. */

@@ -9,6 +9,9 @@
 
 #include "repo_ref.h"
 
+/* Which API the jobs come from (--jobs-api): values in the order of the table's choices. */
+enum jobs_api { JOBS_API_AUTO, JOBS_API_REST, JOBS_API_GRAPHQL };
+
 /* Every plain field below is one row of the table in settings.c: its option, environment
  * variable, config.yaml key, type, range, default and help line are written there only. */
 struct settings {
@@ -41,7 +44,13 @@ struct settings {
 	size_t nworkflow_ids;
 
 	int max_in_flight;       /* default 16, 1..100 */
-	int requests_per_minute; /* default 850, 1..100000 */
+	int requests_per_minute; /* default 850, 1..100000: REST requests in any 60 s, per token */
+	int graphql_points_per_minute; /* default 1900, 1..100000: GraphQL points in any 60 s */
+	bool tokens_same_user;   /* default false: the tokens are one user's, whose per-minute
+				    allowance they share (GitHub counts secondary limits per user) */
+	enum jobs_api jobs_api;  /* default JOBS_API_AUTO */
+	char *graphql_url;       /* config.yaml graphql_url; NULL: derived from api_url */
+	int graphql_cross_check; /* default 3, 0..100: runs fetched both ways at the start */
 	int budget_reserve;      /* primary budget kept back, default 50 */
 	double watch_interval;   /* seconds; 0 = no watch. --watch 5m / watch_interval: 5m */
 	int max_retries;         /* default 5, 0..20 */

@@ -12,6 +12,7 @@ enum setting_type {
 	/* Plain settings: a field of struct settings, read from text by setting_parse. */
 	SET_BOOL,     /* bool; on the command line a flag that sets it */
 	SET_INT,      /* int from min to max */
+	SET_CHOICE,   /* an enum (int-sized): the index of one of choices, without case */
 	SET_DURATION, /* double seconds, 0 or more: "90", "90s", "5m", "2h" */
 	SET_SECONDS,  /* double seconds above 0 and at most max, same forms */
 	SET_PATH,     /* char *, a non-empty file name */
@@ -57,6 +58,7 @@ struct setting_def {
 	size_t offset;         /* of the field in struct settings (plain rows) */
 	size_t count_offset;   /* SET_IDS: of the count */
 	const char *metavar;   /* what the option's value is; NULL: a flag */
+	const char *const *choices; /* SET_CHOICE: the values, NULL-terminated */
 	enum setting_section section;
 	unsigned flags;        /* enum setting_flags */
 	const char *help;      /* one line; --help wraps it */

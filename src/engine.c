@@ -23,6 +23,8 @@ int engine_init(struct engine *e, uv_loop_t *loop, const struct settings *s, str
 		.ntokens = (int)s->ntokens,
 		.max_in_flight = s->max_in_flight,
 		.per_minute = s->requests_per_minute,
+		.graphql_per_minute = s->graphql_points_per_minute,
+		.same_user = s->tokens_same_user,
 		.reserve = s->budget_reserve,
 		.max_retries = s->max_retries,
 		.timeout_s = s->request_timeout,

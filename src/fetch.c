@@ -1,5 +1,5 @@
-/* fetch.c - GET requests to the GitHub API under the governor: queue, admission, retries
- * with backoff, limit pauses; every final answer handed over from the loop. */
+/* fetch.c - requests to the GitHub API under the governor: queue, admission, retries with
+ * backoff, limit pauses; every final answer handed over from the loop. */
 #include "fetch.h"
 
 #include <stdlib.h>
@@ -24,9 +24,12 @@ struct fetch {
 	bool freed;                    /* fetch_free was called */
 	bool stopping;
 	bool pumping;
+	bool submitting;               /* inside fetch_get or fetch_post */
+	bool announce[GOVERNOR_RESOURCES]; /* a limiting state to say, from the loop */
 	/* waiting for admission, each FIFO: listing pages (which make more work) ahead of
 	 * jobs requests */
 	struct req_list queue[FETCH_CLASSES];
+	size_t queued[GOVERNOR_RESOURCES]; /* in the queues, per resource */
 	struct req_list decided;       /* final, not yet handed over */
 	const char *const *tokens;
 	int ntokens;
@@ -34,7 +37,8 @@ struct fetch {
 	const char *origin;
 	fetch_wait_cb on_wait;
 	void *wait_arg;
-	double told_spent, told_spread; /* the resets already announced, per kind */
+	/* the resets already announced, per resource and kind */
+	double told_spent[GOVERNOR_RESOURCES], told_spread[GOVERNOR_RESOURCES];
 	unsigned rng;
 };
 
@@ -49,11 +53,19 @@ static struct req_list *class_of(struct fetch *f, const struct fetch_req *r)
 static void requeue_front(struct fetch *f, struct fetch_req *r)
 {
 	TAILQ_INSERT_HEAD(class_of(f, r), r, link);
+	f->queued[r->resource]++;
 }
 
 static void enqueue(struct fetch *f, struct fetch_req *r)
 {
 	TAILQ_INSERT_TAIL(class_of(f, r), r, link);
+	f->queued[r->resource]++;
+}
+
+static void dequeue(struct fetch *f, struct req_list *q, struct fetch_req *r)
+{
+	TAILQ_REMOVE(q, r, link);
+	f->queued[r->resource]--;
 }
 
 static void on_pump_timer(uv_timer_t *t)
@@ -89,6 +101,8 @@ static void deliver(struct fetch_req *r)
 		o->idle(o);
 }
 
+static void announce_due(struct fetch *f);
+
 static void on_deliver_timer(uv_timer_t *t)
 {
 	struct fetch *f = t->data;
@@ -97,6 +111,7 @@ static void on_deliver_timer(uv_timer_t *t)
 		TAILQ_REMOVE(&f->decided, r, link);
 		deliver(r);
 	}
+	announce_due(f);
 }
 
 /* Every answer reaches its callback through here: from the deliver timer, never from
@@ -191,14 +206,16 @@ static void schedule_retry(struct fetch *f, struct fetch_req *r, const char *why
 	enqueue(f, r);
 }
 
-/* Decide what an HTTP answer means: final, or queued again (retry, limit, other token). */
-static void take_answer(struct fetch *f, struct fetch_req *r, const struct http_req *hr)
+/* Decide what an HTTP answer means: final, or queued again (retry, limit, other token).
+ * budget: the one the rate-limit headers describe, or -1. */
+static void take_answer(struct fetch *f, struct fetch_req *r, const struct http_req *hr,
+			int budget)
 {
 	uint64_t now = time_mono_ms();
 	double now_epoch = time_now();
 	r->attempts++;
-	r->answer = ghapi_classify(hr->status, hr->rl_remaining, hr->retry_after >= 0,
-				   hr->body.data);
+	r->answer = (r->resource == FETCH_GRAPHQL ? ghapi_classify_graphql : ghapi_classify)(
+		hr->status, hr->rl_remaining, hr->retry_after >= 0, hr->body.data);
 	switch (r->answer) {
 	case GA_AUTH:
 		if (!retry_other_token(f, r))
@@ -208,6 +225,7 @@ static void take_answer(struct fetch *f, struct fetch_req *r, const struct http_
 		/* Said by announce_limiting once no token has budget left; in a pool the
 		 * others carry on meanwhile. */
 		governor_primary(&f->gov, r->token,
+				 budget < 0 ? r->resource : (enum fetch_resource)budget,
 				 hr->rl_reset > 0 ? hr->rl_reset : now_epoch + POLICY_UNKNOWN_RESET_S);
 		r->attempts--; /* waiting for the budget is not a failed attempt */
 		requeue_front(f, r);
@@ -239,33 +257,64 @@ static void take_answer(struct fetch *f, struct fetch_req *r, const struct http_
 	}
 }
 
+/* The budget an answer's rate-limit headers describe: X-RateLimit-Resource ("core" is REST),
+ * else the request's own; -1 for another one ("search" …), which the governor does not
+ * keep. */
+static int answer_budget(const struct fetch_req *r, const struct http_req *hr)
+{
+	if (!hr->rl_resource)
+		return (int)r->resource;
+	if (!strcmp(hr->rl_resource, "core"))
+		return FETCH_REST;
+	if (!strcmp(hr->rl_resource, "graphql"))
+		return FETCH_GRAPHQL;
+	return -1;
+}
+
 static void on_http_done(struct http_req *hr, void *arg)
 {
 	struct fetch_req *r = arg;
 	struct fetch *f = r->f;
-	governor_observe(&f->gov, r->token, hr->rl_remaining, hr->rl_limit, hr->rl_reset);
-	governor_done(&f->gov, r->token);
+	int budget = answer_budget(r, hr);
+	governor_done(&f->gov, r->token, r->resource, r->cost);
+	if (budget >= 0)
+		governor_observe(&f->gov, r->token, (enum fetch_resource)budget, hr->rl_remaining,
+				 hr->rl_limit, hr->rl_reset);
 	if (f->stopping || r->owner->cancelled || hr->result == CURLE_ABORTED_BY_CALLBACK)
 		decide(f, r, FETCH_CANCELLED);
 	else
-		take_answer(f, r, hr);
+		take_answer(f, r, hr, budget);
 	pump(f);
 }
 
-/* Say when the primary budget starts holding requests back: once per reset and kind. */
-static void announce_limiting(struct fetch *f)
+/* Say when a primary budget starts holding requests back: once per resource, reset and
+ * kind. */
+static void announce_limiting(struct fetch *f, enum fetch_resource res)
 {
-	const struct governor *g = &f->gov;
+	static const char *const spent[] = {"primary budget spent", "GraphQL budget spent"};
+	static const char *const short_of[] = {"primary budget short of the work left",
+					       "GraphQL budget short of the work left"};
+	const struct governor_lane *l = &f->gov.lane[res];
 	if (!f->on_wait)
 		return;
-	if (g->limiting == GOV_SPENT && f->told_spent != g->limiting_reset &&
-	    g->limiting_reset - time_now() > POLICY_ANNOUNCE_WAIT_S) {
-		f->told_spent = g->limiting_reset;
-		f->on_wait(f->wait_arg, "primary budget spent", g->limiting_reset + 1, 0);
-	} else if (g->limiting == GOV_SPREADING && f->told_spread != g->limiting_reset) {
-		f->told_spread = g->limiting_reset;
-		f->on_wait(f->wait_arg, "primary budget short of the work left", g->limiting_reset,
-			   g->spread_gap_ms / 1000.0);
+	if (l->limiting == GOV_SPENT && f->told_spent[res] != l->limiting_reset &&
+	    l->limiting_reset - time_now() > POLICY_ANNOUNCE_WAIT_S) {
+		f->told_spent[res] = l->limiting_reset;
+		f->on_wait(f->wait_arg, spent[res], l->limiting_reset + POLICY_RESET_SLACK_S, 0);
+	} else if (l->limiting == GOV_SPREADING && f->told_spread[res] != l->limiting_reset) {
+		f->told_spread[res] = l->limiting_reset;
+		f->on_wait(f->wait_arg, short_of[res], l->limiting_reset, l->spread_gap_ms / 1000.0);
+	}
+}
+
+/* The limiting states a pump asked about, said from the loop: never inside fetch_get. */
+static void announce_due(struct fetch *f)
+{
+	for (int i = 0; i < GOVERNOR_RESOURCES; i++) {
+		if (f->announce[i]) {
+			f->announce[i] = false;
+			announce_limiting(f, (enum fetch_resource)i);
+		}
 	}
 }
 
@@ -284,7 +333,7 @@ static bool start(struct fetch *f, struct fetch_req *r, int token, uint64_t now)
 		r->sent++;
 		return true;
 	}
-	governor_done(&f->gov, token);
+	governor_done(&f->gov, token, r->resource, r->cost);
 	r->answer = GA_RETRY;
 	snprintf(r->http.errbuf, sizeof(r->http.errbuf), "cannot start the request");
 	if (++r->attempts > f->max_retries) {
@@ -296,58 +345,103 @@ static bool start(struct fetch *f, struct fetch_req *r, int token, uint64_t now)
 	return false;
 }
 
-/* Start the queued requests of one class the governor admits. false when the governor
- * holds everything back (the other class waits too); *soonest gets the next chance. */
-static bool pump_class(struct fetch *f, struct req_list *q, uint64_t now, uint64_t *soonest)
+/* One pass of the pump: what the governor holds back, and the next chance. */
+struct pump_pass {
+	uint64_t now;
+	uint64_t soonest;
+	bool held[GOVERNOR_RESOURCES];  /* refused in this pass: its later requests wait too */
+	bool asked[GOVERNOR_RESOURCES]; /* admit was asked: its limiting may be news */
+	bool on_completion;             /* a refusal that a completion lifts, not time */
+};
+
+/* Every resource with requests queued is held back: nothing more starts in this pass. */
+static bool all_held(const struct fetch *f, const struct pump_pass *p)
+{
+	for (int i = 0; i < GOVERNOR_RESOURCES; i++)
+		if (f->queued[i] > 0 && !p->held[i])
+			return false;
+	return true;
+}
+
+/* Start the queued requests of one class the governor admits. A request held back holds
+ * the later ones of its resource (in both classes: listing pages stay ahead), never those of
+ * the other resource: REST listing goes on while GraphQL waits for its reset, and vice
+ * versa. */
+static void pump_class(struct fetch *f, struct req_list *q, struct pump_pass *p)
 {
 	struct fetch_req *r, *nx;
-	uint64_t wait = 0;
-	for (r = TAILQ_FIRST(q); r; r = nx) {
+	for (r = TAILQ_FIRST(q); r && !all_held(f, p); r = nx) {
+		uint64_t wait = 0;
+		int token = 0;
+		enum governor_verdict v;
 		nx = TAILQ_NEXT(r, link);
-		if (r->not_before > now) {
-			if (r->not_before < *soonest)
-				*soonest = r->not_before;
+		if (r->not_before > p->now) {
+			if (r->not_before < p->soonest)
+				p->soonest = r->not_before;
 			continue;
 		}
-		int token = 0;
-		enum governor_verdict v = governor_admit(&f->gov, now, time_now(), &wait, &token);
-		announce_limiting(f);
+		if (p->held[r->resource])
+			continue;
+		v = governor_admit(&f->gov, p->now, time_now(), r->resource, r->cost, &wait, &token);
+		p->asked[r->resource] = true;
 		if (v == GOV_NO_TOKEN) {
 			/* Every token was rejected: the request fails as unauthorised. */
-			TAILQ_REMOVE(q, r, link);
+			dequeue(f, q, r);
 			r->answer = GA_AUTH;
 			decide(f, r, FETCH_ANSWERED);
 			continue;
 		}
-		if (v == GOV_WAIT_COMPLETION)
-			return false;
-		if (v == GOV_WAIT_TIME) {
-			if (now + wait < *soonest)
-				*soonest = now + wait;
-			return false;
+		if (v != GOV_GO) {
+			p->held[r->resource] = true;
+			if (v == GOV_WAIT_COMPLETION)
+				p->on_completion = true;
+			else if (p->now + wait < p->soonest)
+				p->soonest = p->now + wait;
+			continue;
 		}
-		TAILQ_REMOVE(q, r, link);
-		if (!start(f, r, token, now) && r->not_before > now && r->not_before < *soonest)
-			*soonest = r->not_before;
+		dequeue(f, q, r);
+		if (!start(f, r, token, p->now) && r->not_before > p->now &&
+		    r->not_before < p->soonest)
+			p->soonest = r->not_before;
 	}
-	return true;
 }
 
 /* Start every queued request the governor admits, listing pages first; arm the timer for
- * the next chance. */
+ * the next chance; say what holds requests back. */
 static void pump(struct fetch *f)
 {
-	uint64_t now, soonest = UINT64_MAX;
+	struct pump_pass p = {.soonest = UINT64_MAX};
+	bool queued = false;
 	if (f->pumping || f->stopping)
 		return;
 	f->pumping = true;
 	uv_timer_stop(&f->pump_timer);
-	now = time_mono_ms();
-	for (int c = 0; c < FETCH_CLASSES && pump_class(f, &f->queue[c], now, &soonest); c++)
-		;
-	if (soonest != UINT64_MAX)
-		uv_timer_start(&f->pump_timer, on_pump_timer, soonest > now ? soonest - now : 1, 0);
+	p.now = time_mono_ms();
+	for (int c = 0; c < FETCH_CLASSES; c++)
+		pump_class(f, &f->queue[c], &p);
+	for (int i = 0; i < GOVERNOR_RESOURCES; i++)
+		queued |= f->queued[i] > 0;
+	/* Every queued request waits for time (a limit, a backoff): a moment for slow work. */
+	governor_held(&f->gov, queued && !p.on_completion && p.soonest != UINT64_MAX ? p.soonest
+										      : 0);
+	for (int i = 0; i < GOVERNOR_RESOURCES; i++)
+		f->announce[i] |= p.asked[i] && f->gov.lane[i].limiting != GOV_FREE;
+	if (!f->submitting)
+		announce_due(f);
+	else if (f->announce[FETCH_REST] || f->announce[FETCH_GRAPHQL])
+		uv_timer_start(&f->deliver_timer, on_deliver_timer, 0, 0);
+	if (p.soonest != UINT64_MAX)
+		uv_timer_start(&f->pump_timer, on_pump_timer,
+			       p.soonest > p.now ? p.soonest - p.now : 1, 0);
 	f->pumping = false;
+}
+
+/* GHAMINER_RATE_WINDOW_MS shortens the window of the per-minute ceilings (which scale with
+ * it) so that a scenario of seconds can meet them; 0 or unset: 60 s. */
+static uint64_t rate_window_ms(void)
+{
+	const char *v = getenv("GHAMINER_RATE_WINDOW_MS");
+	return v ? strtoull(v, NULL, 10) : 0;
 }
 
 struct fetch *fetch_new(uv_loop_t *loop, const struct fetch_config *cfg)
@@ -369,7 +463,15 @@ struct fetch *fetch_new(uv_loop_t *loop, const struct fetch_config *cfg)
 	f->max_retries = cfg->max_retries;
 	f->origin = cfg->origin;
 	f->rng = (unsigned)time_mono_ms();
-	governor_init(&f->gov, f->ntokens, cfg->max_in_flight, cfg->per_minute, cfg->reserve);
+	governor_init(&f->gov, &(struct governor_config){
+		.ntokens = f->ntokens,
+		.max_in_flight = cfg->max_in_flight,
+		.per_minute = cfg->per_minute,
+		.graphql_per_minute = cfg->graphql_per_minute,
+		.reserve = cfg->reserve,
+		.same_user = cfg->same_user,
+		.window_ms = rate_window_ms(),
+	});
 	uv_timer_init(loop, &f->pump_timer);
 	uv_timer_init(loop, &f->deliver_timer);
 	f->pump_timer.data = f->deliver_timer.data = f;
@@ -417,7 +519,9 @@ static void submit(struct fetch *f, struct fetch_req *r)
 		return;
 	}
 	enqueue(f, r);
+	f->submitting = true;
 	pump(f);
+	f->submitting = false;
 }
 
 void fetch_get(struct fetch *f, struct fetch_owner *owner, const char *url, const char *etag,
@@ -440,9 +544,12 @@ void fetch_post(struct fetch *f, struct fetch_owner *owner, const char *url, con
 
 void fetch_backlog_add(struct fetch *f, long delta)
 {
-	f->gov.backlog += delta;
-	if (f->gov.backlog < 0)
-		f->gov.backlog = 0;
+	governor_backlog_add(&f->gov, FETCH_REST, delta);
+}
+
+void fetch_backlog_add_on(struct fetch *f, enum fetch_resource resource, long delta)
+{
+	governor_backlog_add(&f->gov, resource, delta);
 }
 
 void fetch_cancel_owner(struct fetch *f, struct fetch_owner *owner)
@@ -454,7 +561,7 @@ void fetch_cancel_owner(struct fetch *f, struct fetch_owner *owner)
 		for (r = TAILQ_FIRST(&f->queue[c]); r; r = nx) {
 			nx = TAILQ_NEXT(r, link);
 			if (r->owner == owner) {
-				TAILQ_REMOVE(&f->queue[c], r, link);
+				dequeue(f, &f->queue[c], r);
 				decide(f, r, FETCH_CANCELLED);
 			}
 		}
@@ -471,7 +578,7 @@ void fetch_stop(struct fetch *f)
 	http_abort_all(f->http); /* each comes back through on_http_done, cancelled */
 	for (int c = 0; c < FETCH_CLASSES; c++) {
 		while ((r = TAILQ_FIRST(&f->queue[c]))) {
-			TAILQ_REMOVE(&f->queue[c], r, link);
+			dequeue(f, &f->queue[c], r);
 			decide(f, r, FETCH_CANCELLED);
 		}
 	}

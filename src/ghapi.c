@@ -398,3 +398,28 @@ enum ghapi_answer ghapi_classify(long status, long remaining, int has_retry_afte
 		return GA_RETRY;
 	return GA_FATAL;
 }
+
+bool ghapi_graphql_rate_limited(const char *body)
+{
+	json_t *j, *e;
+	size_t i;
+	bool limited = false;
+	if (!body || !strstr(body, "RATE_LIMITED"))
+		return false;
+	j = json_loads(body, 0, NULL);
+	json_array_foreach(json_object_get(j, "errors"), i, e) {
+		const char *type = json_string_value(json_object_get(e, "type"));
+		if (type && !strcmp(type, "RATE_LIMITED"))
+			limited = true;
+	}
+	json_decref(j);
+	return limited;
+}
+
+enum ghapi_answer ghapi_classify_graphql(long status, long remaining, int has_retry_after,
+					 const char *body)
+{
+	if (status >= 200 && status < 300 && ghapi_graphql_rate_limited(body))
+		return remaining == 0 ? GA_PRIMARY : GA_SECONDARY;
+	return ghapi_classify(status, remaining, has_retry_after, body);
+}

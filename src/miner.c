@@ -381,7 +381,7 @@ static void on_progress_timer(uv_timer_t *t)
 	}
 	/* Several repositories: one line over them all, the runs whose jobs are done. */
 	v.what = "runs";
-	v.budget = governor_budget_left(fetch_governor(mn->e.fetch));
+	v.budget = governor_budget_left(fetch_governor(mn->e.fetch), FETCH_REST);
 	v.repos_total = (int)mn->nslots;
 	v.repos_done = (int)mn->ndone;
 	for (size_t i = 0; i < mn->nslots; i++) {

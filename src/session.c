@@ -235,7 +235,7 @@ void session_progress(const struct session *m, int phase, struct progress_view *
 	double secs = (double)(now - start) / 1000.0;
 	memset(v, 0, sizeof(*v));
 	v->repo = m->repo->full_name;
-	v->budget = governor_budget_left(g);
+	v->budget = governor_budget_left(g, FETCH_REST);
 	if (phase == 1) {
 		/* Runs listed out of the listing's total_count: windows make the page count
 		 * unknowable in advance, the runs are not. */

@@ -1,5 +1,6 @@
 /* settings.c - the table of settings, their value types and defaults, and the merge:
- * command line > environment > config.yaml > defaults. */
+ * command line > environment > config.yaml > defaults.
+ * size: the table is data, a row per setting (a quarter of the file); the code is not. */
 #include "settings.h"
 
 #include <ctype.h>
@@ -77,6 +78,18 @@ const struct setting_def settings_table[] = {
 	  .type = SET_URL, .def = "https://api.github.com", .offset = F(api_url),
 	  .metavar = "URL", .section = SEC_CONNECTION, .flags = SF_SHOW_DEFAULT,
 	  .help = "API base URL; GitHub Enterprise: https://HOST/api/v3" },
+	/* No GITHUB_GRAPHQL_URL: Actions sets it for github.com whatever --api-url says. */
+	{ .key = "graphql_url", .yaml_key = "graphql_url",
+	  .type = SET_URL, .offset = F(graphql_url), .metavar = "URL", .flags = SF_NULLABLE,
+	  .help = "GraphQL endpoint (default: derived from the API URL)" },
+	{ .key = "jobs_api", .long_opt = "--jobs-api", .yaml_key = "jobs_api", .type = SET_CHOICE,
+	  .choices = (const char *const[]){ "auto", "rest", "graphql", NULL }, .def = "auto",
+	  .offset = F(jobs_api), .metavar = "API", .section = SEC_CONNECTION,
+	  .flags = SF_SHOW_DEFAULT, .help = "where jobs come from: rest, graphql, or auto "
+	  "(the API whose budget serves more runs)" },
+	{ .key = "graphql_cross_check", .yaml_key = "graphql_cross_check", .type = SET_INT,
+	  .min = 0, .max = 100, .def = "3", .offset = F(graphql_cross_check),
+	  .help = "runs whose jobs are fetched both ways at the start, to compare" },
 	{ .key = "tokens_file", .yaml_key = "tokens_file", .type = SET_PATH,
 	  .offset = F(tokens_file), .metavar = "FILE", .flags = SF_NULLABLE | SF_RELATIVE,
 	  .help = "more tokens, one per line (a relative path is relative to the config file)" },
@@ -84,7 +97,16 @@ const struct setting_def settings_table[] = {
 	  .max = 100, .def = "16", .offset = F(max_in_flight), .help = "concurrent API requests" },
 	{ .key = "requests_per_minute", .yaml_key = "requests_per_minute", .type = SET_INT,
 	  .min = 1, .max = 100000, .def = "850", .offset = F(requests_per_minute),
-	  .help = "request rate ceiling" },
+	  .help = "REST requests in any 60 s, per token" },
+	{ .key = "graphql_points_per_minute", .yaml_key = "graphql_points_per_minute",
+	  .type = SET_INT, .min = 1, .max = 100000, .def = "1900",
+	  .offset = F(graphql_points_per_minute), .help = "GraphQL points in any 60 s, per token" },
+	/* GitHub's secondary limits are per user: each token has its own allowance unless
+	 * they are known to be one user's. */
+	{ .key = "tokens_same_user", .yaml_key = "tokens_same_user", .type = SET_BOOL,
+	  .def = "false", .offset = F(tokens_same_user),
+	  .help = "true: the tokens are one user's and share the per-minute ceilings (false: "
+		  "each has its own, as GitHub counts them per user)" },
 	{ .key = "budget_reserve", .yaml_key = "budget_reserve", .type = SET_INT, .min = 0,
 	  .max = INT_MAX, .def = "50", .offset = F(budget_reserve),
 	  .help = "rate-limit requests left unspent on each token" },
@@ -108,6 +130,7 @@ const struct setting_def settings_table[] = {
 const size_t settings_count = sizeof(settings_table) / sizeof(settings_table[0]);
 _Static_assert(sizeof(settings_table) / sizeof(settings_table[0]) <= SETTINGS_MAX_ROWS,
 	       "raise SETTINGS_MAX_ROWS");
+_Static_assert(sizeof(enum jobs_api) == sizeof(int), "SET_CHOICE fields are int-sized");
 
 /* ---------------------------------------------------------------- messages */
 
@@ -296,6 +319,14 @@ int setting_parse(const struct setting_def *d, const char *text, struct settings
 			return -EINVAL;
 		*(int *)field = (int)ll;
 		return 0;
+	case SET_CHOICE:
+		for (int i = 0; d->choices[i]; i++) {
+			if (!strcasecmp(text, d->choices[i])) {
+				*(int *)field = i;
+				return 0;
+			}
+		}
+		return -EINVAL;
 	case SET_DURATION:
 	case SET_SECONDS:
 		sec = settings_parse_duration(text);
@@ -334,6 +365,12 @@ const char *setting_expected(const struct setting_def *d, char *buf, size_t n)
 		else
 			snprintf(buf, n, "an integer from %d to %d", d->min, d->max);
 		break;
+	case SET_CHOICE:
+		snprintf(buf, n, "one of");
+		for (int i = 0; d->choices[i]; i++)
+			snprintf(buf + strlen(buf), n - strlen(buf), "%s %s", i ? "," : "",
+				 d->choices[i]);
+		break;
 	case SET_DURATION: snprintf(buf, n, "a duration like 90, 90s, 5m or 2h (0: off)"); break;
 	case SET_SECONDS:
 		snprintf(buf, n, "a number of seconds above 0 and at most %d", d->max);
@@ -356,6 +393,7 @@ static const struct {
 } value_types[SET_IDS + 1] = {
 	[SET_BOOL] = { "value", sizeof(bool) },
 	[SET_INT] = { "number", sizeof(int) },
+	[SET_CHOICE] = { "value", sizeof(int) }, /* an enum: int-sized (checked below) */
 	[SET_DURATION] = { "duration", sizeof(double) },
 	[SET_SECONDS] = { "duration", sizeof(double) },
 	[SET_PATH] = { "file name", sizeof(char *) },

@@ -561,7 +561,7 @@ static void test_primary_pool(void)
 	CHECK_INT(c.answer, GA_OK);
 	CHECK_INT(c.attempts, 1); /* waiting for a budget is no failed attempt */
 	CHECK_INT(c.token, 1);
-	CHECK_INT(fetch_governor(S.f)->tok[0].remaining, 0);
+	CHECK_INT(fetch_governor(S.f)->tok[0].b[FETCH_REST].remaining, 0);
 	CHECK(!fetch_governor(S.f)->tok[0].dead);
 	CHECK_INT(testserver_count(&ts), 2);
 	CHECK(head_has(&ts, 1, "\r\nAuthorization: Bearer " TOKEN_B "\r\n"));
@@ -606,6 +606,130 @@ static void test_secondary(void)
 	CHECK(strstr(S.wait_reason, "secondary") != NULL);
 	CHECK(S.wait_until >= start + 0.9 && S.wait_until < start + 10);
 	CHECK(S.wait_spread == 0);
+	scene_end();
+	call_release(&c, 1);
+	testserver_stop(&ts);
+	free(limited);
+	free(ok);
+}
+
+/* ---- 7b. GraphQL: its own budget; rate limits answered 200 ------------------------------- */
+
+/* POST a GraphQL query of cost points to path on the scene's server. */
+static void post(struct owner *o, const char *path, int cost, struct call *c)
+{
+	char *url = xasprintf("%s%s", S.origin, path);
+	S.in_api = true;
+	fetch_post(S.f, &o->o, url, "{\"query\":\"{viewer{login}}\"}", cost, NULL, on_done, c,
+		   false);
+	S.in_api = false;
+	free(url);
+}
+
+static const char rate_limited[] = "{\"data\":null,\"errors\":[{\"type\":\"RATE_LIMITED\","
+				   "\"message\":\"API rate limit exceeded for user ID 1.\"}]}";
+
+static void test_graphql_primary(void)
+{
+	/* 200 with RATE_LIMITED and X-RateLimit-Remaining 0: token A's GraphQL budget is spent
+	 * (not its REST one, not a failed attempt); token B answers. */
+	struct testserver ts;
+	char hdr[200];
+	snprintf(hdr, sizeof(hdr), "X-RateLimit-Remaining: 0\r\nX-RateLimit-Limit: 5000\r\n"
+		 "X-RateLimit-Reset: %.0f\r\nX-RateLimit-Resource: graphql\r\n", time_now() + 3600);
+	char *spent = testserver_answer("HTTP/1.1 200 OK", hdr, rate_limited,
+					strlen(rate_limited));
+	char *ok = testserver_answer("HTTP/1.1 200 OK", "X-RateLimit-Remaining: 4000\r\n"
+				     "X-RateLimit-Limit: 5000\r\nX-RateLimit-Resource: graphql\r\n",
+				     "{\"data\":{}}", 11);
+	struct testserver_route routes[] = {{"/graphql", TS_ANSWER, spent, 0},
+					    {"/graphql", TS_ANSWER, ok, 0}};
+	CHECK(testserver_start(&ts, routes, 2) == 0);
+	testserver_times(&ts, 0, 1);
+	scene_begin(&ts, two_tokens, 2, 4, 0, 10);
+	struct owner o;
+	struct call c = {0};
+	owner_init(&o);
+	post(&o, "/graphql", 3, &c);
+	scene_run(1, NULL);
+	const struct governor *g = fetch_governor(S.f);
+	CHECK_INT(c.answer, GA_OK);
+	CHECK_INT(c.attempts, 1);
+	CHECK_INT(c.token, 1);
+	CHECK_STR(c.body, "{\"data\":{}}");
+	CHECK_INT(g->tok[0].b[FETCH_GRAPHQL].remaining, 0);
+	CHECK(g->tok[0].b[FETCH_GRAPHQL].reset_epoch > time_now() + 3000);
+	CHECK_INT(g->tok[0].b[FETCH_REST].remaining, -1);
+	CHECK_INT(g->tok[1].b[FETCH_GRAPHQL].remaining, 4000);
+	CHECK(head_has(&ts, 0, "POST /graphql "));
+	scene_end();
+	call_release(&c, 1);
+	testserver_stop(&ts);
+	free(spent);
+	free(ok);
+}
+
+static void test_graphql_held_rest_goes(void)
+{
+	/* The GraphQL budget spent for an hour: a query waits for it, and a REST request queued
+	 * behind it is answered meanwhile; the wait is said once, as GraphQL's. */
+	struct testserver ts;
+	char *ok = ok_answer("{\"n\":8}");
+	struct testserver_route routes[] = {{"/rest", TS_ANSWER, ok, 0}};
+	CHECK(testserver_start(&ts, routes, 1) == 0);
+	scene_begin(&ts, one_token, 1, 4, 0, 10);
+	governor_primary(fetch_governor(S.f), 0, FETCH_GRAPHQL, time_now() + 3600);
+	struct owner o;
+	struct call c[2] = {{0}};
+	owner_init(&o);
+	post(&o, "/graphql", 1, &c[0]);
+	get(&o, "/rest", &c[1]);
+	scene_run(1, NULL);
+	CHECK_INT(c[1].answer, GA_OK);
+	CHECK_INT(c[1].json_n, -1);
+	CHECK_INT(c[0].calls, 0);
+	CHECK_INT(testserver_count(&ts), 1);
+	CHECK_INT(S.waits, 1);
+	CHECK_STR(S.wait_reason, "GraphQL budget spent");
+	CHECK(S.wait_until > time_now() + 3000);
+	fetch_cancel_owner(S.f, &o.o);
+	scene_run(2, NULL);
+	CHECK_INT(c[0].status, FETCH_CANCELLED);
+	scene_end();
+	call_release(c, 2);
+	testserver_stop(&ts);
+	free(ok);
+}
+
+static void test_graphql_secondary(void)
+{
+	/* 200 with RATE_LIMITED while X-RateLimit-Remaining is above 0: a secondary limit,
+	 * Retry-After honoured, then the answer. */
+	struct testserver ts;
+	char *limited = testserver_answer("HTTP/1.1 200 OK", "Retry-After: 1\r\n"
+					  "X-RateLimit-Remaining: 4000\r\nX-RateLimit-Limit: 5000\r\n",
+					  rate_limited, strlen(rate_limited));
+	char *ok = ok_answer("{\"data\":{}}");
+	struct testserver_route routes[] = {{"/graphql", TS_ANSWER, limited, 0},
+					    {"/graphql", TS_ANSWER, ok, 0}};
+	CHECK(testserver_start(&ts, routes, 2) == 0);
+	testserver_times(&ts, 0, 1);
+	scene_begin(&ts, one_token, 1, 4, 0, 10);
+	struct owner o;
+	struct call c = {0};
+	owner_init(&o);
+	post(&o, "/graphql", 2, &c);
+	scene_run(1, NULL);
+	CHECK_INT(c.answer, GA_OK);
+	CHECK_INT(c.attempts, 2);
+	CHECK_INT(testserver_count(&ts), 2);
+	CHECK(testserver_arrival_ms(&ts, 1) >= testserver_arrival_ms(&ts, 0) + 950);
+	CHECK_INT(S.waits, 1);
+	CHECK(strstr(S.wait_reason, "secondary") != NULL);
+	/* without X-RateLimit-Resource, the headers are the request's own budget's: 4000, less
+	 * the retry's 2 points (its answer says 4000 again, in the same window) */
+	CHECK_INT(fetch_governor(S.f)->tok[0].b[FETCH_GRAPHQL].remaining, 3998);
+	CHECK_INT(fetch_governor(S.f)->tok[0].b[FETCH_REST].remaining, -1);
 	scene_end();
 	call_release(&c, 1);
 	testserver_stop(&ts);
@@ -930,6 +1054,9 @@ int main(void)
 	test_auth_pool_all_rejected();
 	test_primary_pool();
 	test_secondary();
+	test_graphql_primary();
+	test_graphql_held_rest_goes();
+	test_graphql_secondary();
 	test_origin();
 	test_cancel_owner();
 	test_cancel_decoding();

@@ -191,6 +191,36 @@ static void test_classify(void)
 	CHECK(ghapi_classify(422, 10, 0, NULL) == GA_FATAL);
 }
 
+/* GraphQL's rate limit comes as HTTP 200 with errors[].type RATE_LIMITED. */
+static void test_graphql_rate_limited(void)
+{
+	CHECK(!ghapi_graphql_rate_limited(NULL));
+	CHECK(!ghapi_graphql_rate_limited(""));
+	CHECK(!ghapi_graphql_rate_limited("{\"data\":{\"nodes\":[]}}"));
+	CHECK(ghapi_graphql_rate_limited("{\"errors\":[{\"type\":\"RATE_LIMITED\",\"message\":"
+					 "\"API rate limit exceeded for user ID 1.\"}]}"));
+	/* one error of several, with data present */
+	CHECK(ghapi_graphql_rate_limited("{\"data\":{\"nodes\":[null]},\"errors\":[{\"type\":"
+					 "\"NOT_FOUND\"},{\"type\":\"RATE_LIMITED\"}]}"));
+	/* the word elsewhere (a job named so, a message) is not the error */
+	CHECK(!ghapi_graphql_rate_limited("{\"data\":{\"name\":\"RATE_LIMITED\"}}"));
+	CHECK(!ghapi_graphql_rate_limited("{\"errors\":[{\"type\":\"NOT_FOUND\",\"message\":"
+					  "\"RATE_LIMITED\"}]}"));
+	CHECK(!ghapi_graphql_rate_limited("{\"errors\":[{\"type\":\"RATE_LIMITED\""));
+	CHECK(!ghapi_graphql_rate_limited("{\"errors\":{\"type\":\"RATE_LIMITED\"}}"));
+	CHECK(ghapi_classify_graphql(200, 0, 0, "{\"errors\":[{\"type\":\"RATE_LIMITED\"}]}") ==
+	      GA_PRIMARY);
+	CHECK(ghapi_classify_graphql(200, 12, 0, "{\"errors\":[{\"type\":\"RATE_LIMITED\"}]}") ==
+	      GA_SECONDARY);
+	CHECK(ghapi_classify_graphql(200, -1, 1, "{\"errors\":[{\"type\":\"RATE_LIMITED\"}]}") ==
+	      GA_SECONDARY);
+	CHECK(ghapi_classify_graphql(200, 0, 0, "{\"data\":{}}") == GA_OK);
+	CHECK(ghapi_classify_graphql(403, 0, 0, NULL) == GA_PRIMARY);
+	CHECK(ghapi_classify_graphql(502, -1, 0, NULL) == GA_RETRY);
+	/* REST answers are never read for it */
+	CHECK(ghapi_classify(200, 0, 0, "{\"errors\":[{\"type\":\"RATE_LIMITED\"}]}") == GA_OK);
+}
+
 /* Skim the text, parse it, and compare with the expected document. */
 static void check_skim(const char *in, const char *expect)
 {
@@ -242,6 +272,7 @@ int main(void)
 	test_run_record();
 	test_jobs();
 	test_classify();
+	test_graphql_rate_limited();
 	test_skim();
 	return CHECK_DONE();
 }

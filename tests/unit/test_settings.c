@@ -88,6 +88,7 @@ static void clear_env(void)
 	unsetenv("GITHUB_TOKEN");
 	unsetenv("GH_TOKEN");
 	unsetenv("GITHUB_API_URL");
+	unsetenv("GITHUB_GRAPHQL_URL");
 }
 
 static void check_defaults(const struct settings *s)
@@ -106,6 +107,11 @@ static void check_defaults(const struct settings *s)
 	CHECK(!s->quiet);
 	CHECK_INT(s->repo_concurrency, 0);
 	CHECK(s->tokens_file == NULL);
+	CHECK_INT(s->graphql_points_per_minute, 1900);
+	CHECK(!s->tokens_same_user);
+	CHECK_INT(s->jobs_api, JOBS_API_AUTO);
+	CHECK(s->graphql_url == NULL);
+	CHECK_INT(s->graphql_cross_check, 3);
 }
 
 static void test_repo_forms(void)
@@ -511,6 +517,11 @@ static void test_config_files(void)
 	CHECK_NEAR(s.request_timeout, 2.5);
 	CHECK(s.quiet);
 	CHECK_STR(s.tokens_file, "data/tokens.txt");
+	CHECK_INT(s.graphql_points_per_minute, 1000);
+	CHECK(s.tokens_same_user);
+	CHECK_INT(s.jobs_api, JOBS_API_GRAPHQL);
+	CHECK_STR(s.graphql_url, "https://ghe.example.com/api/graphql");
+	CHECK_INT(s.graphql_cross_check, 0);
 	CHECK_INT(s.ntokens, 3);
 	if (s.ntokens == 3) {
 		CHECK_STR(s.tokens[0], ENV_TOKEN);
@@ -754,6 +765,87 @@ static void test_repo_concurrency(void)
 	clear_env();
 }
 
+/* Issue 9's settings: the GraphQL ceiling, tokens of one user, which API serves the jobs
+ * (an enum, without case), the GraphQL endpoint and the cross-check. */
+static void test_graphql_settings(void)
+{
+	char dir[] = "/tmp/ghaminer-test-settings-XXXXXX", path[256];
+	struct settings s;
+	FILE *f;
+
+	clear_env();
+	setenv("GITHUB_TOKEN", ENV_TOKEN, 1);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--jobs-api", "graphql")), 0);
+	CHECK_INT(s.jobs_api, JOBS_API_GRAPHQL);
+	settings_release(&s);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--jobs-api=REST")), 0);
+	CHECK_INT(s.jobs_api, JOBS_API_REST);
+	settings_release(&s);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--jobs-api", "soap")), -EINVAL);
+	CHECK_STR(captured, "ghaminer: error: invalid value 'soap' for --jobs-api: expected one "
+		  "of auto, rest, graphql\n" TRY_HELP "\n");
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--jobs-api")), -EINVAL);
+	CHECK_HAS(captured, "option '--jobs-api' needs a value (API)");
+
+	/* Not from the environment: Actions sets GITHUB_GRAPHQL_URL for github.com, whatever
+	 * --api-url says. */
+	setenv("GITHUB_GRAPHQL_URL", "https://ghe.example.com/api/graphql/", 1);
+	CHECK_INT(load(&s, ARGS("-s", "o/r")), 0);
+	CHECK(s.graphql_url == NULL);
+	settings_release(&s);
+	unsetenv("GITHUB_GRAPHQL_URL");
+
+	if (!mkdtemp(dir)) {
+		CHECK(!"mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/config.yaml", dir);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("graphql_points_per_minute: 100000\ntokens_same_user: yes\njobs_api: Rest\n"
+		      "graphql_url: https://ghe.example.com/api/graphql/\ngraphql_cross_check: 100\n",
+		      f);
+		fclose(f);
+	}
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", path)), 0);
+	CHECK_STR(captured, "");
+	CHECK_INT(s.graphql_points_per_minute, 100000);
+	CHECK(s.tokens_same_user);
+	CHECK_INT(s.jobs_api, JOBS_API_REST);
+	CHECK_STR(s.graphql_url, "https://ghe.example.com/api/graphql");
+	CHECK_INT(s.graphql_cross_check, 100);
+	settings_release(&s);
+	/* the command line wins over config.yaml */
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", path, "--jobs-api", "auto")), 0);
+	CHECK_INT(s.jobs_api, JOBS_API_AUTO);
+	settings_release(&s);
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+		{ "graphql_points_per_minute: 0\n", "config.yaml:1:28: 'graphql_points_per_minute' "
+		  "must be an integer from 1 to 100000, got '0'" },
+		{ "tokens_same_user: 2\n", "'tokens_same_user' must be true or false, got '2'" },
+		{ "jobs_api: both\n", "config.yaml:1:11: 'jobs_api' must be one of auto, rest, "
+		  "graphql, got 'both'" },
+		{ "jobs_api: [rest]\n", "'jobs_api' must be one of auto, rest, graphql, got a list" },
+		{ "graphql_url: graphql\n", "'graphql_url' must be an http:// or https:// URL" },
+		{ "graphql_cross_check: 101\n", "'graphql_cross_check' must be an integer from 0 "
+		  "to 100, got '101'" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f = fopen(path, "w");
+		if (f) {
+			fputs(bad[i].yaml, f);
+			fclose(f);
+		}
+		CHECK_INT(load(&s, ARGS("-s", "o/r", "-c", path)), -EINVAL);
+		CHECK_HAS(captured, bad[i].want);
+	}
+	unlink(path);
+	rmdir(dir);
+	clear_env();
+}
+
 /* A projects-file line that names no repository is skipped with a warning naming its file
  * and line; the other lines are mined. */
 static void test_projects_bad_line(void)
@@ -819,7 +911,9 @@ static void test_usage(void)
 		"GITHUB_API_URL", "streaming_mode", "workflow_ids", "fetch_job_details", "output_csv",
 		"api_url", "max_in_flight", "requests_per_minute", "budget_reserve", "watch_interval",
 		"max_retries", "request_timeout", "tokens_file", "quiet:", "--repo-concurrency N",
-		"repo_concurrency: 0", "\n  0    ", "\n  1    ",
+		"repo_concurrency: 0", "--jobs-api API", "jobs_api: auto", "graphql_url: URL",
+		"graphql_points_per_minute: 1900", "tokens_same_user: false",
+		"graphql_cross_check: 3", "\n  0    ", "\n  1    ",
 		"\n  2    ", "\n  3    ", "\n  4    ", "\n  5    ", "\n  130  ", "\n  143  ",
 	};
 	char doc[sizeof(captured)];
@@ -882,6 +976,7 @@ int main(void)
 	test_config_files();
 	test_config_values();
 	test_repo_concurrency();
+	test_graphql_settings();
 	test_projects_bad_line();
 	test_api_url_one_check();
 	test_usage();

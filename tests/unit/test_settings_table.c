@@ -134,6 +134,8 @@ static void test_value_types(void)
 		{ SET_URL, "https://u@h", -EINVAL }, { SET_URL, "https://", -EINVAL },
 		{ SET_DATE, "2024-02-29", 0 }, { SET_DATE, "2024-02-30", -EINVAL },
 		{ SET_IDS, "7", 0 }, { SET_IDS, "0", -EINVAL }, { SET_IDS, "x", -EINVAL },
+		{ SET_CHOICE, "graphql", 0 }, { SET_CHOICE, "AUTO", 0 }, { SET_CHOICE, "", -EINVAL },
+		{ SET_CHOICE, "rest ", -EINVAL },
 	};
 	struct settings s;
 	char buf[128];
