@@ -26,6 +26,8 @@ struct engine {
 	const char *api_url; /* borrowed from the settings */
 	int max_in_flight;
 	int clients;         /* request owners alive (sessions): shares the jobs window */
+	char *graphql_url;   /* GraphQL endpoint (graphql_url, else derived from api_url) */
+	bool graphql_off;    /* GraphQL cannot serve this process (said once, with why) */
 	uv_timer_t defer_timer;
 	TAILQ_HEAD(, engine_call) deferred;
 	bool closed;
@@ -37,6 +39,8 @@ int engine_init(struct engine *e, uv_loop_t *loop, const struct settings *s, str
 void engine_defer(struct engine *e, struct engine_call *c, void (*fn)(void *), void *arg);
 /* Forget c if it is queued (its owner is going away). */
 void engine_undefer(struct engine *e, struct engine_call *c);
+/* GraphQL cannot serve: say why, once, and let REST take over everywhere. */
+void engine_graphql_off(struct engine *e, const char *why);
 /* Cancel every request: the process is stopping. */
 void engine_stop(struct engine *e);
 /* Free fetch and close the handles (run the loop to let them close). Call when no request

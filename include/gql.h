@@ -71,6 +71,10 @@ char *gql_take_check_runs(json_t *jobs, const json_t *conn, struct gql_more_step
 char *gql_take_steps(json_t *job, const json_t *conn, int *err);
 void gql_more_release(struct gql_more_steps *more, size_t n);
 
+/* Whether two job_details texts differ; where gets the first field that does
+ * ("total_jobs", "job_details[2].job_name", "job_details[0].steps[3].step_end"). */
+bool gql_details_differ(const char *rest, const char *gql, char *where, size_t n);
+
 /* The GraphQL endpoint for an API base URL: https://api.github.com → …/graphql,
  * https://HOST/api/v3 → https://HOST/api/graphql. Caller frees. */
 char *gql_endpoint(const char *api_url);

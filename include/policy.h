@@ -73,6 +73,18 @@
 /* A job_progress line every this many runs (and at the end). */
 #define POLICY_JOB_PROGRESS_EVERY 10
 
+/* ---- phase 2 through GraphQL (phase2_gql.c) -------------------------------------------- */
+
+/* Check runs asked for per suite before anything is learned: GitHub's own example size;
+ * then the value that minimises the expected points per run (the query's share plus a
+ * page query for every run with more jobs), from the runs seen. */
+#define POLICY_GQL_FIRST 20
+/* Steps asked for per check run: they cost no points (only their connections do), so
+ * enough for nearly every job; GitHub's node limit (500,000) allows 100 x 100 x 50. */
+#define POLICY_GQL_STEPS 50
+/* Runs seen before the check-run count is tuned. */
+#define POLICY_GQL_LEARN_RUNS 10
+
 /* ---- the progress line (progress.c) ---------------------------------------------------- */
 
 /* Redrawn every second on a terminal; a plain line every 5 s otherwise (a log file). */

@@ -28,6 +28,9 @@ struct sync_etag {
 	char *etag;
 	char *next;     /* the page's rel="next" when it was fetched, or NULL: a 304 has no
 			   Link header, and later pages of a window need checking too */
+	int64_t *open;  /* runs on the page that were not complete: a 304 proves them
+			   unchanged, so they need no refresh */
+	size_t nopen;
 };
 
 struct syncstate {
@@ -56,6 +59,12 @@ const char *syncstate_etag(const struct syncstate *st, const char *token_id, con
  * was stored for the same token and url. A NULL etag stores nothing. */
 void syncstate_set_etag(struct syncstate *st, const char *token_id, const char *url,
 			const char *etag, const char *next);
+/* The runs that were not complete on url's page when its ETag was stored (ids copied), and
+ * reading them back (*n gets the count; NULL when none). */
+void syncstate_set_open_runs(struct syncstate *st, const char *token_id, const char *url,
+			     const int64_t *ids, size_t n);
+const int64_t *syncstate_open_runs(const struct syncstate *st, const char *token_id,
+				   const char *url, size_t *n);
 /* Drop the ETags of day windows (created=YYYY-MM-DD) older than max_age_days before now:
  * re-runs are no longer possible there, so nothing will ask for them again. Returns how
  * many were dropped. */

@@ -3,6 +3,11 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <stdlib.h>
+
+#include "gql.h"
+#include "msg.h"
+#include "util.h"
 
 static void on_defer_timer(uv_timer_t *t)
 {
@@ -36,6 +41,8 @@ int engine_init(struct engine *e, uv_loop_t *loop, const struct settings *s, str
 	e->clients = 0;
 	e->closed = false;
 	TAILQ_INIT(&e->deferred);
+	e->graphql_url = s->graphql_url ? xstrdup(s->graphql_url) : gql_endpoint(s->api_url);
+	e->graphql_off = s->jobs_api == JOBS_API_REST;
 	e->fetch = fetch_new(loop, &cfg);
 	if (!e->fetch)
 		return error_set(err, -ENOMEM, "cannot initialise libcurl");
@@ -63,6 +70,14 @@ void engine_undefer(struct engine *e, struct engine_call *c)
 	c->queued = false;
 }
 
+void engine_graphql_off(struct engine *e, const char *why)
+{
+	if (e->graphql_off)
+		return;
+	e->graphql_off = true;
+	msg_warn("job details through REST from now on: %s", why);
+}
+
 void engine_stop(struct engine *e)
 {
 	fetch_stop(e->fetch);
@@ -75,5 +90,7 @@ void engine_close(struct engine *e)
 	e->closed = true;
 	fetch_free(e->fetch);
 	e->fetch = NULL;
+	free(e->graphql_url);
+	e->graphql_url = NULL;
 	uv_close((uv_handle_t *)&e->defer_timer, NULL);
 }

@@ -216,6 +216,12 @@ static void take_answer(struct fetch *f, struct fetch_req *r, const struct http_
 	r->attempts++;
 	r->answer = (r->resource == FETCH_GRAPHQL ? ghapi_classify_graphql : ghapi_classify)(
 		hr->status, hr->rl_remaining, hr->retry_after >= 0, hr->body.data);
+	/* RATE_LIMITED with points left: the query costs more than remains. It waits for the
+	 * reset, unless it costs more than a whole window (then it can never pass). */
+	if (r->resource == FETCH_GRAPHQL && r->answer == GA_SECONDARY &&
+	    ghapi_graphql_rate_limited(hr->body.data) && hr->rl_remaining >= 0 &&
+	    r->cost > hr->rl_remaining)
+		r->answer = hr->rl_limit > 0 && r->cost > hr->rl_limit ? GA_FATAL : GA_PRIMARY;
 	switch (r->answer) {
 	case GA_AUTH:
 		if (!retry_other_token(f, r))

@@ -419,7 +419,9 @@ bool ghapi_graphql_rate_limited(const char *body)
 enum ghapi_answer ghapi_classify_graphql(long status, long remaining, int has_retry_after,
 					 const char *body)
 {
-	if (status >= 200 && status < 300 && ghapi_graphql_rate_limited(body))
+	/* GitHub sends it as a 200, and sometimes as a 403 or 429 with the same body. */
+	if (((status >= 200 && status < 300) || status == 403 || status == 429) &&
+	    ghapi_graphql_rate_limited(body))
 		return remaining == 0 ? GA_PRIMARY : GA_SECONDARY;
 	return ghapi_classify(status, remaining, has_retry_after, body);
 }

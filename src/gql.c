@@ -241,6 +241,61 @@ void gql_more_release(struct gql_more_steps *more, size_t n)
 	free(more);
 }
 
+/* The first key of a (REST) whose value differs in b, or NULL. */
+static const char *first_key_differing(const json_t *a, const json_t *b)
+{
+	const char *k;
+	const json_t *v;
+	json_object_foreach((json_t *)a, k, v)
+		if (!json_equal(v, json_object_get(b, k)))
+			return k;
+	json_object_foreach((json_t *)b, k, v)
+		if (!json_object_get(a, k))
+			return k;
+	return NULL;
+}
+
+bool gql_details_differ(const char *rest, const char *gql, char *where, size_t n)
+{
+	json_t *a = json_loads(rest, 0, NULL), *b = json_loads(gql, 0, NULL);
+	bool differ = true;
+	size_t i;
+	const json_t *ja;
+	snprintf(where, n, "job_details");
+	if (!json_is_array(a) || !json_is_array(b))
+		goto out;
+	if (json_array_size(a) != json_array_size(b)) {
+		snprintf(where, n, "total_jobs (REST %zu, GraphQL %zu)", json_array_size(a),
+			 json_array_size(b));
+		goto out;
+	}
+	differ = false;
+	json_array_foreach(a, i, ja) {
+		const json_t *jb = json_array_get(b, i);
+		const char *k = first_key_differing(ja, jb);
+		if (!k)
+			continue;
+		differ = true;
+		const json_t *sa = json_object_get(ja, "steps"), *sb = json_object_get(jb, "steps");
+		if (strcmp(k, "steps") == 0 && json_array_size(sa) == json_array_size(sb)) {
+			for (size_t j = 0; j < json_array_size(sa); j++) {
+				const char *sk = first_key_differing(json_array_get(sa, j),
+								     json_array_get(sb, j));
+				if (sk) {
+					snprintf(where, n, "job_details[%zu].steps[%zu].%s", i, j, sk);
+					goto out;
+				}
+			}
+		}
+		snprintf(where, n, "job_details[%zu].%s", i, k);
+		goto out;
+	}
+out:
+	json_decref(a);
+	json_decref(b);
+	return differ;
+}
+
 char *gql_endpoint(const char *api_url)
 {
 	size_t n = strlen(api_url);

@@ -90,6 +90,12 @@ static int take_runs(struct session *m, const json_t *runs, struct listing_page 
 		if (id <= 0)
 			continue;
 		pr->n++;
+		phase2_gql_note(m, id, run);
+		const char *status = json_string_value(json_object_get(run, "status"));
+		if (!status || strcmp(status, "completed") != 0) {
+			pr->open = xrealloc(pr->open, (pr->nopen + 1) * sizeof(*pr->open));
+			pr->open[pr->nopen++] = id;
+		}
 		/* A run without a creation time proves nothing about any range. */
 		if (created > 0 && created < pr->oldest)
 			pr->oldest = created;
@@ -173,6 +179,8 @@ int phase1_take(struct session *m, struct fetch_req *fr, int page_no, bool more,
 	if (take_runs(m, runs, lp, out, updated) != 0) {
 		json_decref(out);
 		json_decref(updated);
+		free(lp->open);
+		lp->open = NULL;
 		return -1;
 	}
 	lp->next = ghapi_link_next(fr->http.link);
@@ -291,6 +299,7 @@ static void on_window_page(struct fetch_req *fr, void *arg)
 	if (lp.n)
 		sync_cover(listing(m), lp.oldest + 1, w->hi);
 	store_state_changed(m->store, false);
+	free(lp.open); /* window pages are never asked conditionally */
 	if (lp.next && !capped) {
 		session_get(m, lp.next, NULL, phase1_decode, on_window_page, w, true);
 		free(lp.next);
@@ -368,12 +377,25 @@ static long repo_rows(struct session *m)
 }
 
 /* The top page was taken: record what it proves, then window the rest. */
+void phase1_unchanged_page(struct session *m, const char *url)
+{
+	size_t n;
+	const int64_t *open = syncstate_open_runs(&m->store->st, m->store->token_id, url, &n);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t *v = runindex_get(index_of(m), m->repo_id, open[i]);
+		if (v)
+			*v |= RX_SEEN;
+	}
+}
+
 static void top_page_taken(struct session *m, struct fetch_req *fr, const struct listing_page *lp)
 {
 	m->runs_total = (long)lp->total;
 	if (lp->n) {
 		syncstate_set_etag(&m->store->st, m->store->token_id, m->top_url, fr->http.etag,
 				   NULL);
+		syncstate_set_open_runs(&m->store->st, m->store->token_id, m->top_url, lp->open,
+					lp->nopen);
 		if (lp->next)
 			sync_cover(listing(m), lp->oldest + 1, lp->newest);
 		else if (lp->total < 0 || (long long)lp->n >= lp->total)
@@ -401,6 +423,7 @@ static void on_top_page(struct fetch_req *fr, void *arg)
 		return;
 	if (fr->answer == GA_NOT_MODIFIED) {
 		msg_info("%s: no new runs since the last sync (304 Not Modified)", m->repo->full_name);
+		phase1_unchanged_page(m, m->top_url);
 		crawl_gaps(m, -1, 0);
 		return;
 	}
@@ -427,6 +450,7 @@ static void on_top_page(struct fetch_req *fr, void *arg)
 		return;
 	top_page_taken(m, fr, &lp);
 	free(lp.next);
+	free(lp.open);
 }
 
 static int64_t day_start(const char *date, int end_of_day)

@@ -20,6 +20,7 @@ struct jobs_task {
 	int page_jobs;   /* jobs on the last page, or -1: not a jobs answer */
 	char *next;      /* the next page's URL, or NULL */
 	char *text;      /* details as the CSV cell and messages hold them, after the last page */
+	bool cross_check; /* a sample also asked through GraphQL: its text is compared */
 };
 
 static void task_free(struct jobs_task *t)
@@ -63,8 +64,8 @@ static void done(struct session *m)
 	session_finish(m);
 }
 
-/* The run_jobs message, around the details text formatted once in the thread pool. */
-static void emit_run_jobs(struct session *m, struct jobs_task *t, size_t n)
+/* The run_jobs message, around the details text formatted once. */
+static void emit_run_jobs(struct session *m, int64_t run_id, const char *text, size_t n)
 {
 	struct buf data;
 	char mid[96];
@@ -72,41 +73,47 @@ static void emit_run_jobs(struct session *m, struct jobs_task *t, size_t n)
 	char *repo = json_dumps(name, JSON_ENCODE_ANY);
 	json_decref(name);
 	snprintf(mid, sizeof(mid), ",\"id_build\":%" PRId64 ",\"total_jobs\":%zu,\"job_details\":",
-		 t->run_id, n);
+		 run_id, n);
 	buf_init(&data, 0);
 	buf_appends(&data, "{\"repo\":");
 	buf_appends(&data, repo ? repo : "null");
 	buf_appends(&data, mid);
-	buf_appends(&data, t->text);
+	buf_appends(&data, text);
 	buf_append(&data, "}", 2); /* with the terminating NUL */
 	session_emit_text(m, "run_jobs", data.data);
 	buf_release(&data);
 	free(repo);
 }
 
-static void task_finish(struct session *m, struct jobs_task *t, bool ok)
+void phase2_run_done(struct session *m, int64_t run_id, const char *text, size_t njobs)
 {
-	uint64_t *value = runindex_get(&m->store->cs.index, m->repo_id, t->run_id);
-	if (ok) {
+	uint64_t *value = runindex_get(&m->store->cs.index, m->repo_id, run_id);
+	if (text) {
 		char total[32];
-		size_t n = json_array_size(t->details);
-		snprintf(total, sizeof(total), "%zu", n);
+		snprintf(total, sizeof(total), "%zu", njobs);
 		/* job_details is journaled as the cell's text: a fold copies it, never
 		 * re-encodes it. */
 		json_t *set = json_pack("{s:s}", "total_jobs", total);
-		store_journal(m->store, m->repo->full_name, t->run_id, set, "job_details", t->text);
+		store_journal(m->store, m->repo->full_name, run_id, set, "job_details", text);
 		json_decref(set);
 		if (value)
 			*value |= RX_HAS_JOBS;
 		m->sum.jobs_collected++;
-		emit_run_jobs(m, t, n);
+		emit_run_jobs(m, run_id, text, njobs);
 	} else {
 		if (value)
 			*value |= RX_FAILED;
 		m->sum.jobs_failed++;
 	}
 	m->processed++;
-	job_progress(m, t->run_id);
+	job_progress(m, run_id);
+}
+
+static void task_finish(struct session *m, struct jobs_task *t, bool ok)
+{
+	if (t->cross_check)
+		phase2_gql_compare(m, t->run_id, ok ? t->text : NULL, false);
+	phase2_run_done(m, t->run_id, ok ? t->text : NULL, json_array_size(t->details));
 	task_free(t);
 	m->outstanding--;
 }
@@ -165,23 +172,65 @@ static size_t window(const struct session *m)
 	return share > POLICY_JOBS_WINDOW_MIN ? share : POLICY_JOBS_WINDOW_MIN;
 }
 
+/* One REST jobs request (more for more than 100 jobs) for run_id. */
+static void rest_start(struct session *m, int64_t run_id, bool cross_check)
+{
+	struct jobs_task *t = xcalloc(1, sizeof(*t));
+	t->m = m;
+	t->run_id = run_id;
+	t->details = json_array();
+	t->cross_check = cross_check;
+	m->outstanding++;
+	char *url = ghapi_jobs_url(m->e->api_url, m->repo->full_name, run_id);
+	session_get(m, url, NULL, decode_jobs, on_jobs_page, t, false);
+	free(url);
+}
+
+void phase2_rest(struct session *m, int64_t run_id)
+{
+	if (m->nfallback == m->fallback_cap) {
+		m->fallback_cap = m->fallback_cap ? m->fallback_cap * 2 : 64;
+		m->fallback = xrealloc(m->fallback, m->fallback_cap * sizeof(*m->fallback));
+	}
+	m->fallback[m->nfallback++] = run_id;
+}
+
 void phase2_feed(struct session *m)
 {
 	size_t win = window(m);
 	if (m->stopping || m->done)
 		return;
-	session_set_backlog(m, (long)(m->ntodo - m->next_todo + m->outstanding));
-	while (m->outstanding < win && m->next_todo < m->ntodo) {
-		struct jobs_task *t = xcalloc(1, sizeof(*t));
-		t->m = m;
-		t->run_id = m->todo[m->next_todo++];
-		t->details = json_array();
-		m->outstanding++;
-		char *url = ghapi_jobs_url(m->e->api_url, m->repo->full_name, t->run_id);
-		session_get(m, url, NULL, decode_jobs, on_jobs_page, t, false);
-		free(url);
+	long gql = phase2_gql_backlog(m);
+	session_set_backlog(m, gql ? (long)(m->nfallback + m->outstanding)
+				   : (long)(m->ntodo - m->next_todo + m->nfallback + m->outstanding),
+			    gql);
+	while (m->outstanding < win) {
+		int64_t id;
+		if (m->nfallback) {
+			id = m->fallback[--m->nfallback];
+		} else if (m->next_todo < m->ntodo) {
+			id = m->todo[m->next_todo];
+			enum phase2_route r = phase2_gql_route(m, id);
+			if (r == ROUTE_WAIT)
+				break;
+			m->next_todo++;
+			if (r == ROUTE_GRAPHQL) {
+				phase2_gql_add(m, id);
+				continue;
+			}
+			if (r == ROUTE_BOTH)
+				phase2_gql_add(m, id);
+			rest_start(m, id, r == ROUTE_BOTH);
+			continue;
+		} else {
+			break;
+		}
+		rest_start(m, id, false);
 	}
-	if (m->listing_done && m->outstanding == 0 && m->next_todo == m->ntodo)
+	/* A part-filled batch goes out once nothing else is waiting to join it. */
+	phase2_gql_flush(m, m->next_todo == m->ntodo || m->outstanding < win);
+	if (m->listing_done && m->outstanding == 0 && m->next_todo == m->ntodo &&
+	    !m->nfallback && phase2_gql_idle(m))
 		done(m);
 }
 
@@ -189,6 +238,8 @@ void phase2_begin(struct session *m)
 {
 	free(m->todo);
 	m->todo = NULL;
+	m->nfallback = 0;
+	phase2_gql_begin(m);
 	m->ntodo = m->todo_cap = m->next_todo = m->outstanding = m->processed = 0;
 	m->listing_done = m->jobs_started = false;
 }

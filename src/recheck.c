@@ -59,6 +59,7 @@ static void on_recheck_page(struct fetch_req *fr, void *arg)
 	if (fr->status == FETCH_CANCELLED || m->stopping)
 		return;
 	if (fr->answer == GA_NOT_MODIFIED) {
+		phase1_unchanged_page(m, fr->url);
 		syncstate_etag(&m->store->st, m->store->token_id, fr->url, &stored_next);
 		if (stored_next)
 			recheck_page(m, stored_next);
@@ -74,6 +75,8 @@ static void on_recheck_page(struct fetch_req *fr, void *arg)
 		return;
 	/* Stored once the page's runs are taken: a kill before leaves the old ETag. */
 	syncstate_set_etag(&m->store->st, m->store->token_id, fr->url, fr->http.etag, lp.next);
+	syncstate_set_open_runs(&m->store->st, m->store->token_id, fr->url, lp.open, lp.nopen);
+	free(lp.open);
 	if (lp.next)
 		recheck_page(m, lp.next);
 	free(lp.next);
@@ -151,6 +154,7 @@ static void on_run(struct fetch_req *fr, void *arg)
 		json_int_t id = json_integer_value(json_object_get(fr->json, "id"));
 		uint64_t *value = id > 0 ? runindex_get(&m->store->cs.index, m->repo_id, id) : NULL;
 		json_t *updated = json_array();
+		phase2_gql_note(m, id, fr->json);
 		if (value && phase1_update_known(m, fr->json, value, updated))
 			session_emit(m, "runs_page",
 				     json_pack("{s:i, s:[], s:O, s:I, s:b}", "page", 0, "runs",

@@ -20,7 +20,7 @@ static void tell_done(void *arg)
 	m->told_done = true;
 	m->phase = 0;
 	m->sum.requests = m->owner.requests;
-	session_set_backlog(m, 0);
+	session_set_backlog(m, 0, 0);
 	TAILQ_FOREACH(sink, &m->sinks, link)
 		if (sink->on_done)
 			sink->on_done(sink->arg, m);
@@ -98,6 +98,8 @@ void session_free(struct session *m)
 	free(m->days);
 	free(m->refresh);
 	free(m->todo);
+	free(m->fallback);
+	phase2_gql_release(m);
 	free(m);
 }
 
@@ -206,10 +208,12 @@ void session_get(struct session *m, const char *url, const char *etag, fetch_dec
 	fetch_get(m->e->fetch, &m->owner, url, etag, decode, done, arg, first);
 }
 
-void session_set_backlog(struct session *m, long backlog)
+void session_set_backlog(struct session *m, long backlog, long gql_points)
 {
 	fetch_backlog_add(m->e->fetch, backlog - m->backlog);
+	fetch_backlog_add_on(m->e->fetch, FETCH_GRAPHQL, gql_points - m->gql_backlog);
 	m->backlog = backlog;
+	m->gql_backlog = gql_points;
 }
 
 const struct repo_ref *session_repo(const struct session *m)

@@ -165,12 +165,45 @@ void syncstate_set_etag(struct syncstate *st, const char *token_id, const char *
 	if (!e) {
 		st->e = xrealloc(st->e, (st->ne + 1) * sizeof(*st->e));
 		e = &st->e[st->ne++];
-		*e = (struct sync_etag){xstrdup(token_id), xstrdup(url), NULL, NULL};
+		*e = (struct sync_etag){xstrdup(token_id), xstrdup(url), NULL, NULL, NULL, 0};
 	}
 	free(e->etag);
 	free(e->next);
+	free(e->open);
 	e->etag = xstrdup(etag);
 	e->next = next ? xstrdup(next) : NULL;
+	e->open = NULL;
+	e->nopen = 0;
+}
+
+static struct sync_etag *find_etag(const struct syncstate *st, const char *token_id,
+				   const char *url)
+{
+	for (size_t i = 0; i < st->ne; i++)
+		if (strcmp(st->e[i].token_id, token_id) == 0 && strcmp(st->e[i].url, url) == 0)
+			return &st->e[i];
+	return NULL;
+}
+
+void syncstate_set_open_runs(struct syncstate *st, const char *token_id, const char *url,
+			     const int64_t *ids, size_t n)
+{
+	struct sync_etag *e = find_etag(st, token_id, url);
+	if (!e)
+		return;
+	free(e->open);
+	e->open = n ? xmalloc(n * sizeof(*ids)) : NULL;
+	if (n)
+		memcpy(e->open, ids, n * sizeof(*ids));
+	e->nopen = n;
+}
+
+const int64_t *syncstate_open_runs(const struct syncstate *st, const char *token_id,
+				   const char *url, size_t *n)
+{
+	const struct sync_etag *e = find_etag(st, token_id, url);
+	*n = e ? e->nopen : 0;
+	return e ? e->open : NULL;
 }
 
 /* The day of a "created=YYYY-MM-DD" query parameter (exactly a date), or -1. */
@@ -199,6 +232,7 @@ size_t syncstate_prune_days(struct syncstate *st, double now, int max_age_days)
 			free(st->e[i].url);
 			free(st->e[i].etag);
 			free(st->e[i].next);
+			free(st->e[i].open);
 			dropped++;
 			continue;
 		}
@@ -299,6 +333,14 @@ static int load_json_etag(struct syncstate *st, const json_t *o)
 	if (!id || !url || !etag || (next && !json_is_string(next) && !json_is_null(next)))
 		return -1;
 	syncstate_set_etag(st, id, url, etag, json_string_value(next));
+	const json_t *open = json_object_get(o, "open"), *v;
+	size_t i, n = 0;
+	int64_t *ids = xcalloc(json_array_size(open) + 1, sizeof(*ids));
+	json_array_foreach(open, i, v)
+		if (json_integer_value(v) > 0)
+			ids[n++] = json_integer_value(v);
+	syncstate_set_open_runs(st, id, url, ids, n);
+	free(ids);
 	return 0;
 }
 
@@ -429,6 +471,12 @@ static json_t *etag_json(const struct sync_etag *e)
 		json_decref(o);
 		return NULL;
 	}
+	if (o && e->nopen) {
+		json_t *open = json_array();
+		for (size_t i = 0; i < e->nopen; i++)
+			json_array_append_new(open, json_integer(e->open[i]));
+		json_object_set_new(o, "open", open);
+	}
 	return o;
 }
 
@@ -526,6 +574,7 @@ void syncstate_release(struct syncstate *st)
 		free(st->e[i].url);
 		free(st->e[i].etag);
 		free(st->e[i].next);
+		free(st->e[i].open);
 	}
 	free(st->l);
 	free(st->e);

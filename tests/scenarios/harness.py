@@ -298,7 +298,10 @@ def run_miner(args, *, env=None, cwd, timeout=120, token=TOKEN, binary=None):
 
 
 def write_config(cwd, **keys):
-    """A small config.yaml (flat keys; lists as flow sequences) → its path."""
+    """A small config.yaml (flat keys; lists as flow sequences) → its path. Job details
+    come through REST unless jobs_api is given: the scenarios written for the REST path
+    count its requests; the GraphQL scenarios say jobs_api."""
+    keys.setdefault("jobs_api", "rest")
     lines = []
     for k, v in keys.items():
         if isinstance(v, bool):

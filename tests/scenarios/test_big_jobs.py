@@ -21,7 +21,7 @@ def main():
         big = [r["id"] for r in truth["runs"] if len(truth["jobs"][str(r["id"])]) == 150]
         hundred = [r["id"] for r in truth["runs"] if len(truth["jobs"][str(r["id"])]) == 100]
         check(len(big) == 1 and len(hundred) == 1, "scenario setup")
-        res = run_miner(repo_args(sim, REPO), cwd=d, timeout=60)
+        res = run_miner(repo_args(sim, REPO) + ["--jobs-api", "rest"], cwd=d, timeout=60)
         check_exit(res, 0)
         rows = load_result_csv(d)
         assert_run_rows(rows, truth, REPO, with_jobs=True)
