@@ -3,6 +3,7 @@
  * size: the table is data, a row per setting (a quarter of the file); the code is not. */
 #include "settings.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -245,20 +246,27 @@ int api_url_parse(const char *text, char **out)
 	return 0;
 }
 
-/* http:// to anything but this machine sends the token in clear. */
+/* http:// to anything but this machine sends the token in clear. Loopback is localhost,
+ * 127.0.0.0/8 written as an address (not a name such as 127.evil.com), or [::1]. */
 static bool api_url_cleartext(const char *url)
 {
 	const char *host = url + 7;
-	size_t len = strcspn(host, "/");
+	char name[64];
+	struct in_addr a;
+	size_t len;
 
 	if (strncasecmp(url, "http://", 7) != 0)
 		return false;
-	if (len > 0 && host[0] != '[')
-		len = strcspn(host, ":/");
-	if ((len == 9 && strncasecmp(host, "localhost", 9) == 0) || strncmp(host, "127.", 4) == 0 ||
-	    strncmp(host, "[::1]", 5) == 0)
+	if (strncmp(host, "[::1]", 5) == 0 && strchr(":/", host[5]))
 		return false;
-	return true;
+	len = strcspn(host, ":/");
+	if (len >= sizeof(name))
+		return true;
+	memcpy(name, host, len);
+	name[len] = '\0';
+	if (strcasecmp(name, "localhost") == 0)
+		return false;
+	return !(inet_pton(AF_INET, name, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
 }
 
 static bool parse_long_long(const char *t, long long *out)
@@ -597,14 +605,18 @@ static int check_merged(const struct settings *s, const struct cli *c)
 	return 0;
 }
 
-static void warn_about(const struct settings *s, const char *other_host)
+/* -EINVAL after the error when the token would cross the network in clear; warnings. */
+static int check_api_url(const struct settings *s, const char *other_host)
 {
-	if (api_url_cleartext(s->api_url))
-		msg_warn("the API URL '%s' is not https: tokens would cross the network "
-			 "unencrypted", s->api_url);
+	if (api_url_cleartext(s->api_url)) {
+		msg_error("refusing to send the token to '%s' unencrypted: use an https:// URL "
+			  "(plain http:// is for a server on this machine only)", s->api_url);
+		return -EINVAL;
+	}
 	if (other_host && !strcmp(s->api_url, setting_at(F(api_url))->def))
 		msg_warn("repositories on '%s' are read through %s; for GitHub Enterprise pass "
 			 "--api-url https://%s/api/v3", other_host, s->api_url, other_host);
+	return 0;
 }
 
 int settings_load(struct settings *s, int argc, char **argv)
@@ -639,7 +651,7 @@ int settings_load(struct settings *s, int argc, char **argv)
 	if (ret == 0)
 		ret = check_merged(s, &cli);
 	if (ret == 0)
-		warn_about(s, other_host);
+		ret = check_api_url(s, other_host);
 	free(other_host);
 	cli_release(&cli);
 	if (ret < 0)

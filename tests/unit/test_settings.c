@@ -287,14 +287,20 @@ static void test_argv(void)
 	CHECK(s.show_help);
 	settings_release(&s);
 
-	/* http:// away from this machine: the token would travel in clear */
+	/* http:// away from this machine: the token would travel in clear, refused */
 	setenv("GITHUB_TOKEN", ENV_TOKEN, 1);
 	CHECK_INT(load(&s, ARGS("-s", "o/r", "--api-url", "http://127.0.0.1:8080")), 0);
 	CHECK_STR(captured, "");
 	settings_release(&s);
-	CHECK_INT(load(&s, ARGS("-s", "o/r", "--api-url", "http://ghe.example.com/api/v3")), 0);
-	CHECK_HAS(captured, "is not https");
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--api-url", "http://localhost:8080")), 0);
 	settings_release(&s);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--api-url", "http://ghe.example.com/api/v3")),
+		  -EINVAL);
+	CHECK_STR(captured, "ghaminer: error: refusing to send the token to "
+		  "'http://ghe.example.com/api/v3' unencrypted: use an https:// URL (plain http:// is "
+		  "for a server on this machine only)\n");
+	CHECK(s.tokens == NULL);
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--api-url", "http://127.evil.com")), -EINVAL);
 
 	/* a GitHub Enterprise repository read through api.github.com */
 	CHECK_INT(load(&s, ARGS("-s", "https://ghe.example.com/o/r")), 0);
