@@ -15,9 +15,13 @@ static char *secrets[MSG_MAX_SECRETS];
 static size_t nsecrets;
 static int quiet;
 
+/* Shorter than any GitHub token: masking it would mangle every message (a token "t" hides
+ * every t), and tokens.c refuses such a token before it is ever sent. */
+#define MSG_MIN_SECRET 8
+
 void msg_add_secret(const char *secret)
 {
-	if (!secret || !*secret || nsecrets == MSG_MAX_SECRETS)
+	if (!secret || strlen(secret) < MSG_MIN_SECRET || nsecrets == MSG_MAX_SECRETS)
 		return;
 	for (size_t i = 0; i < nsecrets; i++)
 		if (strcmp(secrets[i], secret) == 0)

@@ -13,6 +13,9 @@
 #include "util.h"
 
 #define MAX_TOKEN_LEN 1024
+/* GitHub's tokens are 40 characters or more. A shorter one is a mistake, and masking it
+ * would mask words in every message (a token "t" hides every t). */
+#define MIN_TOKEN_LEN 8
 
 /* Why a token cannot be used, or NULL when it can. Never quotes the token. */
 static const char *token_problem(const char *t)
@@ -23,6 +26,8 @@ static const char *token_problem(const char *t)
 		return "it is empty";
 	if (len > MAX_TOKEN_LEN)
 		return "it is longer than 1024 characters";
+	if (len < MIN_TOKEN_LEN)
+		return "it is too short to be a GitHub token (fewer than 8 characters)";
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f)
 			return "it contains spaces, control or non-ASCII characters";

@@ -49,18 +49,29 @@ static void test_every_occurrence(void)
 	CHECK_STR(msg_redact(out, sizeof(out), "ghp_SECRET"), "ghp_SECRET");
 }
 
+/* A value too short to be a token is not masked: it would mangle every message. */
+static void test_too_short(void)
+{
+	char out[128];
+	msg_forget_secrets();
+	msg_add_secret("t");
+	msg_add_secret("abcdefg");
+	CHECK_STR(msg_redact(out, sizeof(out), "the repository abcdefg"), "the repository abcdefg");
+	msg_forget_secrets();
+}
+
 static void test_overlapping(void)
 {
 	char out[128];
 	msg_forget_secrets();
 	/* One token inside another: the longer one goes whole, whichever came first. */
-	msg_add_secret("ghp_abc");
+	msg_add_secret("ghp_abcd");
 	msg_add_secret("ghp_abcdef");
 	CHECK_STR(msg_redact(out, sizeof(out), "[ghp_abcdef]"), "[***]");
-	CHECK_STR(msg_redact(out, sizeof(out), "[ghp_abc]"), "[***]");
+	CHECK_STR(msg_redact(out, sizeof(out), "[ghp_abcd]"), "[***]");
 	msg_forget_secrets();
 	msg_add_secret("ghp_abcdef");
-	msg_add_secret("ghp_abc");
+	msg_add_secret("ghp_abcd");
 	CHECK_STR(msg_redact(out, sizeof(out), "[ghp_abcdef]"), "[***]");
 	/* Two that overlap: neither's tail shows. */
 	msg_forget_secrets();
@@ -99,6 +110,7 @@ int main(void)
 {
 	test_no_secrets();
 	test_every_occurrence();
+	test_too_short();
 	test_overlapping();
 	test_cut_at_the_end();
 	return CHECK_DONE();

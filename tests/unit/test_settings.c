@@ -357,6 +357,8 @@ static void test_argv_errors(void)
 		{ ARGS("-t", SECRET " x", "-s", "o/r"), "invalid token given with -t: it contains "
 		  "spaces, control or non-ASCII characters (value not shown)", 1 },
 		{ ARGS("--token=", "-s", "o/r"), "invalid token given with --token: it is empty", 1 },
+		{ ARGS("-t", "t", "-s", "o/r"), "invalid token given with -t: it is too short to be "
+		  "a GitHub token (fewer than 8 characters) (value not shown)", 1 },
 		{ ARGS("-s", "https://x-access-token:" SECRET "@github.com/o/r"),
 		  "invalid repository '***'", 1 },
 		{ ARGS("-s", "https://user:hunter2@github.com/o/r"),
