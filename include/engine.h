@@ -28,6 +28,7 @@ struct engine {
 	int clients;         /* request owners alive (sessions): shares the jobs window */
 	char *graphql_url;   /* GraphQL endpoint (graphql_url, else derived from api_url) */
 	bool graphql_off;    /* GraphQL cannot serve this process (said once, with why) */
+	bool graphql_verified; /* a cross-check passed: later sessions trust GraphQL */
 	uv_timer_t defer_timer;
 	TAILQ_HEAD(, engine_call) deferred;
 	bool closed;

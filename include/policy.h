@@ -84,6 +84,13 @@
 #define POLICY_GQL_STEPS 50
 /* Runs seen before the check-run count is tuned. */
 #define POLICY_GQL_LEARN_RUNS 10
+/* Suites queries queued or in flight per repository: runs join a batch only while fewer
+ * are out, so each batch is routed (REST or GraphQL) and sized (the learned check-run
+ * count) when it is built, not all at once. */
+#define POLICY_GQL_QUERIES 2
+/* Page queries one run may need: a run of 1,000 jobs of 100 steps with pages of 100 needs
+ * about 1,000; past this the server keeps saying "more" (the run goes to REST). */
+#define POLICY_GQL_MAX_PAGES 5000
 
 /* ---- the progress line (progress.c) ---------------------------------------------------- */
 

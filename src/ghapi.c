@@ -419,6 +419,10 @@ bool ghapi_graphql_rate_limited(const char *body)
 enum ghapi_answer ghapi_classify_graphql(long status, long remaining, int has_retry_after,
 					 const char *body)
 {
+	/* GitHub gives up on a query too large as a 200, or as a 502 or 504 whose JSON says
+	 * so: final, so that a smaller query is tried instead of the same one again. */
+	if ((status == 502 || status == 504) && body && strstr(body, "timeout"))
+		return GA_FATAL;
 	/* GitHub sends it as a 200, and sometimes as a 403 or 429 with the same body. */
 	if (((status >= 200 && status < 300) || status == 403 || status == 429) &&
 	    ghapi_graphql_rate_limited(body))

@@ -50,6 +50,8 @@ static void job_progress(struct session *m, int64_t run_id)
 
 static void done(struct session *m)
 {
+	if (m->done)
+		return;
 	if (m->ntodo)
 		msg_info("%s: jobs of %zu runs collected in %.1f s%s", m->repo->full_name,
 			 m->sum.jobs_collected,
@@ -211,7 +213,7 @@ void phase2_feed(struct session *m)
 		} else if (m->next_todo < m->ntodo) {
 			id = m->todo[m->next_todo];
 			enum phase2_route r = phase2_gql_route(m, id);
-			if (r == ROUTE_WAIT)
+			if (r == ROUTE_WAIT || (r == ROUTE_GRAPHQL && !phase2_gql_room(m)))
 				break;
 			m->next_todo++;
 			if (r == ROUTE_GRAPHQL) {
@@ -227,6 +229,9 @@ void phase2_feed(struct session *m)
 		}
 		rest_start(m, id, false);
 	}
+	phase2_gql_settle(m); /* may feed again, and finish */
+	if (m->done || m->stopping)
+		return;
 	/* A part-filled batch goes out once nothing else is waiting to join it. */
 	phase2_gql_flush(m, m->next_todo == m->ntodo || m->outstanding < win);
 	if (m->listing_done && m->outstanding == 0 && m->next_todo == m->ntodo &&

@@ -33,6 +33,7 @@ struct gql_run {
 	char *after;            /* the suite's next check runs, or NULL */
 	struct gql_more_steps *more;
 	size_t nmore, next_more;
+	int pages;              /* page queries so far */
 };
 
 static void id_text(int64_t id, char out[24])
@@ -51,9 +52,11 @@ void phase2_gql_begin(struct session *m)
 {
 	json_decref(m->node_ids);
 	json_decref(m->cc);
+	json_decref(m->completed);
 	m->node_ids = json_object();
+	m->completed = json_object();
 	m->cc = json_object();
-	m->nbatch = m->gql_runs = 0;
+	m->nbatch = m->gql_runs = m->gql_queries = 0;
 	if (!m->gql_batch_size) {
 		m->gql_batch_size = GQL_MAX_IDS;
 		m->gql_first = POLICY_GQL_FIRST;
@@ -64,6 +67,10 @@ void phase2_gql_begin(struct session *m)
 		if (getenv("GHAMINER_GQL_FIRST"))
 			m->gql_first = atoi(getenv("GHAMINER_GQL_FIRST"));
 	}
+	/* Checked once per process: a session that starts after another's check passed
+	 * trusts it. */
+	if (m->e->graphql_verified && m->cross != CC_FAILED)
+		m->cross = CC_PASSED;
 	m->cross = m->s->jobs_api == JOBS_API_AUTO && m->s->graphql_cross_check > 0 &&
 			   m->cross != CC_PASSED && m->cross != CC_FAILED
 		   ? CC_PENDING
@@ -75,6 +82,8 @@ void phase2_gql_begin(struct session *m)
 void phase2_gql_release(struct session *m)
 {
 	json_decref(m->node_ids);
+	json_decref(m->completed);
+	m->completed = NULL;
 	json_decref(m->cc);
 	free(m->batch);
 	m->node_ids = m->cc = NULL;
@@ -89,6 +98,13 @@ void phase2_gql_note(struct session *m, int64_t run_id, const json_t *run)
 		return;
 	id_text(run_id, key);
 	json_object_set_new(m->node_ids, key, json_string(node));
+	/* Only a finished run makes a fair sample: a running one may change between the two
+	 * answers. */
+	const char *status = json_string_value(json_object_get(run, "status"));
+	if (status && !strcmp(status, "completed"))
+		json_object_set_new(m->completed, key, json_true());
+	else
+		json_object_del(m->completed, key);
 }
 
 /* Points a run is expected to cost through GraphQL: its share of a suites query, plus a
@@ -108,8 +124,14 @@ enum phase2_route phase2_gql_route(struct session *m, int64_t run_id)
 	if (m->s->jobs_api == JOBS_API_REST || m->e->graphql_off || m->cross == CC_FAILED ||
 	    !node_of(m, run_id))
 		return ROUTE_REST;
-	if (m->cross == CC_PENDING)
-		return m->cc_sent < m->cc_want ? ROUTE_BOTH : ROUTE_WAIT;
+	if (m->cross == CC_PENDING) {
+		char key[24];
+		id_text(run_id, key);
+		if (m->cc_sent >= m->cc_want)
+			return ROUTE_WAIT;
+		/* A run still going is no fair sample: REST takes it meanwhile. */
+		return json_object_get(m->completed, key) ? ROUTE_BOTH : ROUTE_REST;
+	}
 	if (m->s->jobs_api == JOBS_API_AUTO &&
 	    governor_jobs_resource(fetch_governor(m->e->fetch), time_now(), 1.0,
 				   points_per_run(m)) == FETCH_REST)
@@ -125,6 +147,11 @@ long phase2_gql_backlog(const struct session *m)
 		return 0;
 	double runs = (double)(m->ntodo - m->next_todo + m->nbatch + m->gql_runs);
 	return (long)(runs * points_per_run(m) + 0.999);
+}
+
+bool phase2_gql_room(const struct session *m)
+{
+	return m->nbatch < (size_t)m->gql_batch_size || m->gql_queries < POLICY_GQL_QUERIES;
 }
 
 bool phase2_gql_idle(const struct session *m)
@@ -224,6 +251,10 @@ static void run_continue(struct gql_run *r)
 		run_finish(r, true);
 		return;
 	}
+	if (++r->pages > POLICY_GQL_MAX_PAGES) {
+		run_finish(r, false);
+		return;
+	}
 	if (r->after)
 		body = gql_suite_page_body(r->suite, GQL_MAX_FIRST, r->after, m->gql_steps);
 	else
@@ -243,9 +274,12 @@ static void run_continue(struct gql_run *r)
 static bool take_runs(struct gql_run *r, const json_t *conn)
 {
 	int err;
-	free(r->after);
+	char *before = r->after;
 	r->after = gql_take_check_runs(r->jobs, conn, &r->more, &r->nmore, &err);
-	return err == 0;
+	/* The same cursor again would page forever. */
+	bool stuck = before && r->after && !strcmp(before, r->after);
+	free(before);
+	return err == 0 && !stuck;
 }
 
 static void on_page(struct fetch_req *fr, void *arg)
@@ -269,7 +303,7 @@ static void on_page(struct fetch_req *fr, void *arg)
 		int err;
 		char *after = gql_take_steps(json_array_get(r->jobs, s->job), gql_steps(fr->json),
 					     &err);
-		ok = err == 0;
+		ok = err == 0 && !(after && s->after && !strcmp(after, s->after));
 		free(s->after);
 		s->after = after;
 		if (ok && !after)
@@ -319,6 +353,7 @@ static void on_suites(struct fetch_req *fr, void *arg)
 	struct session *m = q->m;
 	enum gql_outcome o = GQL_FAILED;
 	m->outstanding--;
+	m->gql_queries--;
 	m->gql_runs -= q->n;
 	if (fr->status == FETCH_CANCELLED || m->stopping)
 		goto out;
@@ -326,8 +361,14 @@ static void on_suites(struct fetch_req *fr, void *arg)
 		session_request_failed(m, fr, "collecting job details through GraphQL");
 		goto out;
 	}
-	if (fr->answer == GA_OK)
+	if (fr->answer == GA_OK) {
 		o = gql_classify(fr->json);
+	} else if (fr->http.status >= 500) {
+		/* The 502/504 form of a timeout carries its JSON too. */
+		json_t *j = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
+		o = gql_classify(j) == GQL_TIMEOUT ? GQL_TIMEOUT : GQL_FAILED;
+		json_decref(j);
+	}
 	if (o != GQL_OK) {
 		suites_failed(m, q, o, fr);
 		phase2_feed(m);
@@ -373,6 +414,7 @@ static void send_suites(struct session *m, size_t n)
 		ids[i] = node_of(m, q->runs[i]);
 	char *body = gql_suites_body(ids, n, m->gql_first, m->gql_steps);
 	m->outstanding++;
+	m->gql_queries++;
 	m->gql_runs += n;
 	fetch_post(m->e->fetch, &m->owner, m->e->graphql_url, body,
 		   gql_cost(n, m->gql_first, true), decode_json, on_suites, q, false);
@@ -401,7 +443,8 @@ void phase2_gql_add(struct session *m, int64_t run_id)
 void phase2_gql_flush(struct session *m, bool partial)
 {
 	size_t size = (size_t)m->gql_batch_size;
-	while (!m->stopping && (m->nbatch >= size || (partial && m->nbatch > 0)))
+	while (!m->stopping && m->gql_queries < POLICY_GQL_QUERIES &&
+	       (m->nbatch >= size || (partial && m->nbatch > 0)))
 		send_suites(m, m->nbatch < size ? m->nbatch : size);
 }
 
@@ -434,9 +477,14 @@ static void cross_check_decide(struct session *m)
 		compared++;
 	}
 	m->cross = compared ? CC_PASSED : CC_FAILED;
-	if (compared)
+	if (compared) {
+		m->e->graphql_verified = true;
 		msg_info("%s: %zu runs fetched both ways are identical; job details through "
 			 "GraphQL", m->repo->full_name, compared);
+	} else {
+		msg_warn("%s: no run could be fetched both ways to compare; job details through "
+			 "REST for this repository", m->repo->full_name);
+	}
 }
 
 void phase2_gql_compare(struct session *m, int64_t run_id, const char *text, bool from_gql)
@@ -447,8 +495,16 @@ void phase2_gql_compare(struct session *m, int64_t run_id, const char *text, boo
 	if (!e || m->cross != CC_PENDING)
 		return;
 	json_object_set_new(e, from_gql ? "gql" : "rest", text ? json_string(text) : json_null());
-	if (--m->cc_left == 0) {
-		cross_check_decide(m);
-		phase2_feed(m);
-	}
+	m->cc_left--;
+	phase2_gql_settle(m);
+}
+
+void phase2_gql_settle(struct session *m)
+{
+	/* Every sample wanted, or every one there will be (nothing left to list or take). */
+	bool all = m->cc_sent >= m->cc_want || (m->listing_done && m->next_todo == m->ntodo);
+	if (m->cross != CC_PENDING || m->cc_left || !m->cc_sent || !all)
+		return;
+	cross_check_decide(m);
+	phase2_feed(m);
 }

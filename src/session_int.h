@@ -53,6 +53,8 @@ struct session {
 	int64_t *batch;             /* runs waiting for the next suites query */
 	size_t nbatch, batch_cap;
 	size_t gql_runs;            /* runs inside GraphQL queries in flight */
+	size_t gql_queries;         /* suites queries in flight */
+	json_t *completed;          /* run ids (text) listed as completed: cross-check samples */
 	int gql_batch_size;         /* suites per query: halved after a timeout */
 	int gql_first;              /* check runs per suite asked for: learned */
 	int gql_steps;              /* steps per check run asked for: learned */
@@ -135,6 +137,8 @@ void phase2_gql_begin(struct session *m);
 /* A listed run's check suite (from its run object), for the GraphQL path. */
 void phase2_gql_note(struct session *m, int64_t run_id, const json_t *run);
 enum phase2_route phase2_gql_route(struct session *m, int64_t run_id);
+/* Room for another run in a GraphQL batch (else runs wait in the todo queue). */
+bool phase2_gql_room(const struct session *m);
 void phase2_gql_add(struct session *m, int64_t run_id);
 /* Send full batches; a part-filled one too when partial. */
 void phase2_gql_flush(struct session *m, bool partial);
@@ -146,5 +150,7 @@ long phase2_gql_backlog(const struct session *m);
 /* A cross-check sample's job_details from one side (text NULL: that side failed). */
 void phase2_gql_compare(struct session *m, int64_t run_id, const char *text, bool from_gql);
 void phase2_gql_release(struct session *m);
+/* Decide the cross-check once every sample is back (and all there will be were taken). */
+void phase2_gql_settle(struct session *m);
 
 #endif

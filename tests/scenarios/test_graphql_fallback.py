@@ -107,9 +107,10 @@ def limited_403():
         limited(403)
 
 
-def timeout():
-    with case("a timeout halves the batch"):
-        with Sim(base(timeout_nodes=300, timeout_ms=300)) as sim, tempfile.TemporaryDirectory() as d:
+def timeout(status=200):
+    with case("a timeout (HTTP %d form) halves the batch" % status):
+        with Sim(base(timeout_nodes=300, timeout_ms=300, timeout_status=status)) as sim, \
+                tempfile.TemporaryDirectory() as d:
             res = mine(sim, d)
             check("timed out;" in res.stderr, "the smaller batches are not said:\n%s"
                   % res.stderr[-1500:])
@@ -131,7 +132,8 @@ def main():
     absent()
     limited_200()
     limited_403()
-    timeout()
+    timeout(200)
+    timeout(502)
     mismatch()
 
 
