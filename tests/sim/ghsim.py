@@ -71,6 +71,8 @@ DEFAULTS = {
     # unfiltered one answers 422 beyond 40,000. Lowerable so tests need not create 40k runs.
     "caps": {"filtered": 1000, "unfiltered": 40000},
     "faults": [],
+    # Random faults at a rate (see FAULT_RATE_DEFAULTS): one rule, or a list of rules
+    "fault_rate": {},
     # POST /graphql (and /api/graphql): GitHub's GraphQL API over the same data, with its
     # own budget of points (see ghsim_graphql.py and README.md)
     "graphql": {"enabled": True, "limit": 5000, "window_s": 3600, "rate_limited_status": 200,
@@ -91,6 +93,31 @@ REPO_DEFAULTS = {
     "quirks": True,
     "private": False,
 }
+
+# A fault_rate rule. Each API request, on arrival, draws twice from the Random(seed) of the
+# first rule whose `paths` matches its path (re.search, None = every API path): a draw under
+# `rate` gets a fault of a kind chosen uniformly from `kinds` (None = FAULT_KINDS), applied
+# after auth and rate limits. A `timeout` holds the connection timeout_ms, then closes it.
+# max_consecutive: a request (method, path, query and body) that met that many faults in a
+# row is spared the next one drawn for it (None = no bound), so that a test's chains of
+# backoffs stay short.
+FAULT_RATE_DEFAULTS = {"rate": 0.0, "kinds": None, "seed": 1, "paths": None, "timeout_ms": 3000,
+                       "max_consecutive": None}
+# The kinds of fault_rate: what the server (or a proxy before it) answers instead
+FAULT_KINDS = ("500", "502", "503", "reset", "truncated", "bad_json", "wrong_shape", "html",
+               "html_502", "timeout")
+FAULT_5XX_MESSAGES = {
+    500: "Server Error",
+    502: "Server Error",
+    503: ("No server is currently available to service your request. Sorry about that. "
+          "Please try resubmitting your request and contact us if the problem persists."),
+}
+FAULT_WRONG_SHAPE = b'{"total_count":1,"message":"ok"}'
+FAULT_HTML = (b'<!DOCTYPE html>\n<html>\n  <head>\n    <meta http-equiv="Content-type" '
+              b'content="text/html; charset=utf-8">\n    <title>Unicorn! &middot; GitHub</title>\n'
+              b'  </head>\n  <body>\n    <h1>No server is currently available to service your '
+              b'request.</h1>\n    <p>Sorry about that. Please try refreshing and contact us if the '
+              b'problem persists.</p>\n  </body>\n</html>\n')
 
 DOC_ROOT = "https://docs.github.com/rest"
 DOC_RUNS = "https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-repository"
@@ -1003,10 +1030,11 @@ class Repo:
 # --------------------------------------------------------------------------------------
 
 class Reply:
-    __slots__ = ("status", "headers", "body", "etag", "kind")
+    __slots__ = ("status", "headers", "body", "etag", "kind", "hold")
 
     def __init__(self, status, body=b"", headers=None, etag=None, kind=None):
         self.status, self.body, self.headers, self.etag, self.kind = status, body, headers or [], etag, kind
+        self.hold = 0.0     # a fault_rate timeout: seconds the connection is held unanswered
 
 
 def jbody(obj):
@@ -1059,9 +1087,14 @@ class Simulator:
         else:
             scenario = {k: v for k, v in scenario.items() if k != "repos"}
             self.sc = deep_merge(self.sc, scenario)
+            if "fault_rate" in scenario:      # replaced whole, never merged into the old rules
+                self.sc["fault_rate"] = copy.deepcopy(scenario["fault_rate"])
         # each fault keeps its own remaining count
         self.faults = [dict(f, _left=int(f.get("times", 1)), _re=re.compile(f.get("path_regex", "")))
                        for f in self.sc["faults"]]
+        if initial or "fault_rate" in scenario:
+            # a new draw sequence each time the knob is set: the same seed, the same faults
+            self.fault_rules = self._fault_rules(self.sc["fault_rate"])
         # tokens: strings, or {"token": value, "limit": own primary limit}
         self.token_list = []
         self.token_gql_limit = {}      # index → its own GraphQL limit ("graphql_limit")
@@ -1081,12 +1114,54 @@ class Simulator:
             lim is not None for _, lim in self.token_list)
         self.cache = {}
 
+    @staticmethod
+    def _fault_rules(knob):
+        """fault_rate (a rule or a list of rules) → rules with their own Random."""
+        rules = []
+        for spec in (knob if isinstance(knob, list) else [knob]):
+            if not isinstance(spec, dict) or set(spec) - set(FAULT_RATE_DEFAULTS):
+                raise ValueError("fault_rate: a rule is an object with keys %s, not %r"
+                                 % (", ".join(FAULT_RATE_DEFAULTS), spec))
+            r = dict(FAULT_RATE_DEFAULTS, **spec)
+            kinds = [str(k) for k in (r["kinds"] or FAULT_KINDS)]
+            bad = [k for k in kinds if k not in FAULT_KINDS]
+            if bad:
+                raise ValueError("fault_rate.kinds: unknown %s (known: %s)" % (bad, ", ".join(FAULT_KINDS)))
+            most = r["max_consecutive"]
+            rules.append({"rate": float(r["rate"] or 0.0), "kinds": kinds,
+                          "paths": re.compile(r["paths"]) if r["paths"] else None,
+                          "hold": float(r["timeout_ms"]) / 1000.0, "rng": random.Random(r["seed"]),
+                          "most": None if most is None else int(most), "in_a_row": {}})
+        return rules
+
+    def _draw_fault(self, method, path, raw_q, body):
+        """fault_rate's draw for a request arriving now (lock held) → (kind, hold seconds) or
+        None. The first rule whose paths match draws twice, fault or not."""
+        for rule in self.fault_rules:
+            if rule["paths"] is None or rule["paths"].search(path):
+                u, k = rule["rng"].random(), rule["rng"].randrange(len(rule["kinds"]))
+                if rule["most"] is None:
+                    return (rule["kinds"][k], rule["hold"]) if u < rule["rate"] else None
+                # the same request again (a retry): its faults in a row so far
+                key = (method, path, raw_q, hashlib.sha1(body or b"").digest())
+                row = rule["in_a_row"].pop(key, 0)
+                if u < rule["rate"] and row < rule["most"]:
+                    rule["in_a_row"][key] = row + 1
+                    return rule["kinds"][k], rule["hold"]
+                return None
+        return None
+
+    def _max_hold(self):
+        """The longest a fault_rate timeout may hold a connection, in seconds."""
+        return max([r["hold"] for r in self.fault_rules if r["rate"] > 0 and "timeout" in r["kinds"]],
+                   default=0.0)
+
     def reset_stats(self):
         with self.lock:
             self.log = []
             self.stats = {"requests": 0, "max_in_flight": 0, "violations": 0, "by_status": {},
                           "secondary_answers": 0, "primary_403": 0, "not_modified": 0,
-                          "faults_injected": 0, "by_token": {}, "graphql_requests": 0,
+                          "faults_injected": 0, "faults_by_kind": {}, "by_token": {}, "graphql_requests": 0,
                           "graphql_points": 0, "graphql_rate_limited": 0}
             self.window_history = []
             self.in_flight = getattr(self, "in_flight", 0)
@@ -1336,8 +1411,14 @@ class Simulator:
             self.stats["requests"] += 1
             self.stats["max_in_flight"] = max(self.stats["max_in_flight"], in_flight)
             (self.gql_recent if gql else self.recent).append(arrived)
+            # fault_rate: drawn in arrival order, whatever happens to the request next
+            drawn = self._draw_fault(method, path, raw_q, body)
         entry = {"seq": seq, "method": method, "path": path, "query": self._query_dict(raw_q),
                  "status": None, "t_start": arrived, "t_end": None, "in_flight": in_flight}
+        # which connection, and its how-manieth request: a client may re-send a request whose
+        # reused connection died without an answer (libcurl does, once, unasked)
+        h.conn_reqs = getattr(h, "conn_reqs", 0) + 1
+        entry["conn"], entry["conn_req"] = getattr(h, "conn_id", 0), h.conn_reqs
         if prefix:
             entry["api_prefix"] = prefix
         try:
@@ -1348,9 +1429,9 @@ class Simulator:
                 # the answer is decided latency_ms after arrival, however long that took
                 time.sleep(max(0.0, arrived + latency / 1000.0 - time.monotonic()))
             if gql:
-                rep = self._graphql(h, method, body, seq, arrived, in_flight, entry)
+                rep = self._graphql(h, method, body, seq, arrived, in_flight, entry, drawn)
             else:
-                rep = self._decide(h, method, path, raw_q, seq, arrived, in_flight, entry)
+                rep = self._decide(h, method, path, raw_q, seq, arrived, in_flight, entry, drawn)
                 if prefix and rep.headers:
                     # Link headers keep the prefix the request came with
                     base = "<http://127.0.0.1:%d/" % self.port
@@ -1410,7 +1491,67 @@ class Simulator:
                                                 "accept-encoding", "if-none-match") if k in hdr}
         return presented, tok
 
-    def _decide(self, h, method, path, raw_q, seq, arrived, in_flight, entry):
+    def _take_fault(self, path, method, drawn):
+        """The fault this request gets (lock held): the first scripted `faults` entry with
+        times left that matches, else the fault_rate kind drawn at arrival ({"kind": k,
+        "rate": True}), else None. Counted in the stats."""
+        fault = None
+        for f in self.faults:
+            if f["_left"] > 0 and f["_re"].search(path) and f.get("method", method) == method:
+                f["_left"] -= 1
+                fault = f
+                break
+        if fault is None and drawn is not None:
+            fault = {"kind": drawn[0], "rate": True, "hold": drawn[1]}
+        if fault is not None:
+            kind = fault.get("kind", "status")
+            name = kind if kind != "status" else str(int(fault.get("status", 500)))
+            self.stats["faults_injected"] += 1
+            by = self.stats["faults_by_kind"]
+            by[name] = by.get(name, 0) + 1
+        return fault
+
+    @staticmethod
+    def _spends(fault):
+        """Whether a request that meets this fault spends its budget: all but a reset
+        (a timeout was received and worked on, its answer never sent)."""
+        return fault is None or fault.get("kind", "status") != "reset"
+
+    def _fault_reply(self, fault, rate, real):
+        """The Reply of a fault (after its delay for a `delay`), or None when the real answer
+        goes out (a `delay`). real() → the real answer's body, for truncated and bad_json."""
+        kind = fault.get("kind", "status")
+        if not fault.get("rate"):
+            if kind == "reset":
+                return Reply(0, kind="fault:reset")
+            if kind == "delay":
+                time.sleep(float(fault.get("delay_ms", 1000)) / 1000.0)
+                return None
+            st = int(fault.get("status", 500))
+            body = fault.get("body")
+            return Reply(st, body.encode() if isinstance(body, str) else
+                         jbody({"message": "Server Error" if st >= 500 else HTTPStatus(st).phrase}),
+                         list(rate), kind="fault:%d" % st)
+        tag = "fault_rate:" + kind
+        if kind == "reset":
+            return Reply(0, kind=tag)
+        if kind == "timeout":
+            r = Reply(0, kind=tag)             # the handler holds the connection, then closes
+            r.hold = fault["hold"]
+            return r
+        if kind in ("500", "502", "503"):
+            return Reply(int(kind), jbody({"message": FAULT_5XX_MESSAGES[int(kind)]}), list(rate), kind=tag)
+        if kind == "wrong_shape":
+            return Reply(200, FAULT_WRONG_SHAPE, list(rate), kind=tag)
+        if kind in ("html", "html_502"):
+            return Reply(200 if kind == "html" else 502, FAULT_HTML,
+                         [("Content-Type", "text/html; charset=utf-8")] + list(rate), kind=tag)
+        body = real()
+        if kind == "bad_json":
+            return Reply(200, body[:len(body) // 2], list(rate), kind=tag)
+        return Reply(200, body, list(rate), kind=tag)   # truncated: the handler cuts it
+
+    def _decide(self, h, method, path, raw_q, seq, arrived, in_flight, entry, drawn=None):
         hdr = h.headers
         presented, tok = self._who(hdr, entry)
         token_ok = tok is not None
@@ -1485,29 +1626,13 @@ class Simulator:
                 r = err(403, "API rate limit exceeded for user ID 1.", DOC_PRIMARY, kind="primary")
                 r.headers = self._rate_headers(key)
                 return r
-            fault = None
-            for f in self.faults:
-                if f["_left"] > 0 and f["_re"].search(path) and f.get("method", method) == method:
-                    f["_left"] -= 1
-                    fault = f
-                    self.stats["faults_injected"] += 1
-                    break
-            if fault is None or fault.get("kind", "status") != "reset":
+            fault = self._take_fault(path, method, drawn)
+            if self._spends(fault):
                 bucket.used += 1
             rate = self._rate_headers(key)
         if fault is not None:
-            kind = fault.get("kind", "status")
-            if kind == "reset":
-                return Reply(0, kind="fault:reset")
-            if kind == "delay":
-                time.sleep(float(fault.get("delay_ms", 1000)) / 1000.0)
-            else:
-                st = int(fault.get("status", 500))
-                body = fault.get("body")
-                r = Reply(st, body.encode() if isinstance(body, str) else
-                          jbody({"message": "Server Error" if st >= 500 else HTTPStatus(st).phrase}),
-                          kind="fault:%d" % st)
-                r.headers = rate
+            r = self._fault_reply(fault, rate, lambda: rep.body)
+            if r is not None:
                 return r
         out = Reply(rep.status, rep.body, rate + list(rep.headers), etag=etag, kind=rep.kind)
         if etag:
@@ -1559,7 +1684,7 @@ class Simulator:
             return "points_per_minute", True
         return None, False
 
-    def _graphql(self, h, method, body, seq, arrived, in_flight, entry):
+    def _graphql(self, h, method, body, seq, arrived, in_flight, entry, drawn=None):
         """POST /graphql: auth, secondary limits, parse/validate/limits/cost (before any
         execution), the points budget, faults, the timeout knob, then the execution."""
         g = self.sc["graphql"]
@@ -1624,14 +1749,8 @@ class Simulator:
                              jbody({"errors": [{"type": "RATE_LIMITED",
                                                 "message": "API rate limit exceeded for user ID 1."}]}),
                              self._rate_headers(key), kind="graphql:rate_limited")
-            fault = None
-            for f in self.faults:
-                if f["_left"] > 0 and f["_re"].search("/graphql") and f.get("method", method) == method:
-                    f["_left"] -= 1
-                    fault = f
-                    self.stats["faults_injected"] += 1
-                    break
-            if not c.dry_run and (fault is None or fault.get("kind", "status") != "reset"):
+            fault = self._take_fault("/graphql", method, drawn)
+            if not c.dry_run and self._spends(fault):
                 bucket.used += c.cost
                 entry["charged"] = c.cost
                 self.stats["graphql_points"] += c.cost
@@ -1640,17 +1759,10 @@ class Simulator:
                         "remaining": max(0, limit - bucket.used), "resetAt": iso(int(bucket.win_end)),
                         "used": bucket.used}
         if fault is not None:
-            kind = fault.get("kind", "status")
-            if kind == "reset":
-                return Reply(0, kind="fault:reset")
-            if kind == "delay":
-                time.sleep(float(fault.get("delay_ms", 1000)) / 1000.0)
-            else:
-                st = int(fault.get("status", 500))
-                fbody = fault.get("body")
-                return Reply(st, fbody.encode() if isinstance(fbody, str) else
-                             jbody({"message": "Server Error" if st >= 500 else HTTPStatus(st).phrase}),
-                             rate, kind="fault:%d" % st)
+            # truncated and bad_json cut the real answer: the query runs as it would
+            r = self._fault_reply(fault, rate, lambda: self._gql_execute(c, rate_obj, entry).body)
+            if r is not None:
+                return r
         limit_nodes = int(g.get("timeout_nodes") or 0)
         if limit_nodes and c.node_count > limit_nodes:
             time.sleep(float(g.get("timeout_ms", 10000)) / 1000.0)
@@ -1660,6 +1772,11 @@ class Simulator:
             return Reply(int(g.get("timeout_status", 200)),
                          jbody({"data": None, "errors": [{"message": ghsim_graphql.MSG_TIMEOUT % rid}]}),
                          rate, kind="graphql:timeout")
+        return self._gql_execute(c, rate_obj, entry, rate)
+
+    def _gql_execute(self, c, rate_obj, entry, rate=()):
+        """Run a query that passed every check → its 200 Reply (rate: its headers)."""
+        g = self.sc["graphql"]
         mismatch = {}
         for x in g.get("mismatch") or []:
             if isinstance(x, dict):
@@ -1671,7 +1788,7 @@ class Simulator:
         out = ghsim_graphql.execute(c, ctx)
         if out.get("errors"):
             entry["gql_errors"] = [e.get("type", "ERROR") for e in out["errors"]]
-        return Reply(200, jbody(out), rate)
+        return Reply(200, jbody(out), list(rate))
 
     def finish(self, entry, status, kind):
         entry["status"] = status
@@ -1698,7 +1815,8 @@ class Simulator:
         if method == "GET" and path in ("/_sim/log", "/_sim/stats"):
             # A client has its answer before finish() records it; let those land first so a
             # test reading the log right after the miner exits sees every request.
-            deadline = time.monotonic() + 2.0
+            # (a fault_rate timeout holds its connection timeout_ms: wait for those too)
+            deadline = time.monotonic() + 2.0 + self._max_hold()
             while self.in_flight > 0 and time.monotonic() < deadline:
                 time.sleep(0.005)
         if method == "GET" and path == "/_sim/log":
@@ -1716,7 +1834,13 @@ class Simulator:
             return 200, {"ok": True}
         if method == "POST" and path == "/_sim/config":
             with self.lock:
-                self.configure(req)
+                before = self.sc
+                try:
+                    self.configure(req)
+                except (ValueError, TypeError, re.error) as e:
+                    self.sc = before            # a bad knob changes nothing
+                    self.configure({})
+                    return 400, {"message": "bad scenario knob: %s" % e}
             return 200, {"ok": True}
         name = q.get("repo") if method == "GET" else req.get("repo")
         repo = self.repos.get(str(name).lower())
@@ -1803,8 +1927,11 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 120  # idle keep-alive connections do not pin threads forever
     _date = (None, "")   # (epoch second, its Date header value), shared by all handlers
 
+    _conns = iter(range(1, 1 << 62))   # connection numbers (next() is atomic under the GIL)
+
     def setup(self):
         super().setup()
+        self.conn_id, self.conn_reqs = next(Handler._conns), 0
         # headers and body go out in one write; no Nagle delay on small answers
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -1887,11 +2014,18 @@ class Handler(BaseHTTPRequestHandler):
         rep, entry = sim.api(self, method, path, url.query, body, prefix)
         status = rep.status
         try:
-            if rep.kind == "fault:reset":
+            if rep.kind in ("fault:reset", "fault_rate:reset"):
                 # close without answering; SO_LINGER 0 turns the close into a TCP RST
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.close_connection = True
                 self.connection.close()
+                status = 0
+                return
+            if rep.kind == "fault_rate:timeout":
+                # no answer for longer than a client's timeout, then a plain close (FIN)
+                time.sleep(rep.hold)
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
                 status = 0
                 return
             headers = list(rep.headers)
@@ -1910,7 +2044,14 @@ class Handler(BaseHTTPRequestHandler):
                     and "gzip" in self.headers.get("Accept-Encoding", "").lower()):
                 payload = self._gzip(rep)
                 headers.append(("Content-Encoding", "gzip"))
-            self._write(status, headers, payload)
+            if rep.kind == "fault_rate:truncated":
+                # Content-Length announces the whole body, half of it is sent, then the close
+                # (no "Connection: close": the server went away mid-body)
+                self._write(status, headers, payload, cut=len(payload) // 2)
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+            else:
+                self._write(status, headers, payload)
         except OSError:
             status = 0
             self.close_connection = True
@@ -1929,7 +2070,8 @@ class Handler(BaseHTTPRequestHandler):
             cache[key] = gz
         return gz
 
-    def _write(self, status, headers, body):
+    def _write(self, status, headers, body, cut=None):
+        """One answer in one write; cut: send only body[:cut] (Content-Length stays whole)."""
         now = int(time.time())
         date = Handler._date
         if date[0] != now:      # formatted once a second, not once a request
@@ -1943,7 +2085,11 @@ class Handler(BaseHTTPRequestHandler):
             out.append("Content-Length: %d\r\n" % len(body))
         if self.close_connection:
             out.append("Connection: close\r\n")
-        self.wfile.write("".join(out).encode("latin-1") + b"\r\n" + (body if status != 304 else b""))
+        if status == 304:
+            body = b""
+        elif cut is not None:
+            body = body[:cut]
+        self.wfile.write("".join(out).encode("latin-1") + b"\r\n" + body)
 
 
 class Server(ThreadingHTTPServer):
