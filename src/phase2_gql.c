@@ -235,7 +235,10 @@ static void decode_json(struct fetch_req *fr, void *arg)
 {
 	(void)arg;
 	fr->json = json_loadb(fr->http.body.data, fr->http.body.len, 0, NULL);
-	fr->malformed = !json_is_object(fr->json);
+	/* An answer is data, errors, or both; anything else (a proxy's JSON) is asked
+	 * again, like a cut body. */
+	fr->malformed = !json_is_object(fr->json) || (!json_object_get(fr->json, "data") &&
+						       !json_object_get(fr->json, "errors"));
 }
 
 static void on_page(struct fetch_req *fr, void *arg);
