@@ -1048,10 +1048,11 @@ def err(status, message, doc=DOC_ROOT, kind=None):
 class _Bucket:
     """One primary budget: its current window and what it used. Keys: "shared", a token
     index or "anon" for REST (resource core); ("graphql", one of those) for GraphQL points."""
-    __slots__ = ("win_start", "win_end", "used")
+    __slots__ = ("win_start", "win_end", "used", "told")
 
     def __init__(self):
         self.win_start, self.win_end, self.used = None, None, 0
+        self.told = set()  # clients (User-Agent) that saw this window's budget headers
 
     def describe(self, key, limit):
         resource = "core"
@@ -1203,6 +1204,7 @@ class Simulator:
             knobs = self.sc["graphql"] if isinstance(key, tuple) else self.sc["rate_limit"]
             b.win_end = math.ceil(now + float(knobs["window_s"]))
             b.used = 0
+            b.told = set()
         return b
 
     def _rate_headers(self, key):
@@ -1741,8 +1743,12 @@ class Simulator:
             bucket = self._roll(time.time(), key)
             limit = self._limit(key)
             remaining = limit - bucket.used
+            client = hdr.get("User-Agent")
             if remaining <= 0 or (not c.dry_run and c.cost > remaining):
-                self.stats["violations"] += 1
+                # A violation when this client was already told the window's budget; a
+                # first query into a budget someone else spent is a probe, not a violation.
+                self.stats["violations"] += 1 if client in bucket.told else 0
+                bucket.told.add(client)
                 self.stats["graphql_rate_limited"] += 1
                 entry["gql_errors"] = ["RATE_LIMITED"]
                 return Reply(int(g.get("rate_limited_status", 200)),
@@ -1754,6 +1760,7 @@ class Simulator:
                 bucket.used += c.cost
                 entry["charged"] = c.cost
                 self.stats["graphql_points"] += c.cost
+            bucket.told.add(client)
             rate = self._rate_headers(key)
             rate_obj = {"cost": c.cost, "limit": limit, "nodeCount": c.node_count,
                         "remaining": max(0, limit - bucket.used), "resetAt": iso(int(bucket.win_end)),
