@@ -154,6 +154,8 @@ static void on_run(struct fetch_req *fr, void *arg)
 		json_int_t id = json_integer_value(json_object_get(fr->json, "id"));
 		uint64_t *value = id > 0 ? runindex_get(&m->store->cs.index, m->repo_id, id) : NULL;
 		json_t *updated = json_array();
+		syncstate_set_etag(&m->store->st, m->store->token_id, fr->url, fr->http.etag, NULL);
+		store_state_changed(m->store, false);
 		phase2_gql_note(m, id, fr->json);
 		if (value && phase1_update_known(m, fr->json, value, updated))
 			session_emit(m, "runs_page",
@@ -165,7 +167,7 @@ static void on_run(struct fetch_req *fr, void *arg)
 		if (session_request_failed(m, fr, "refreshing a run"))
 			return;
 	}
-	/* A 404: the run was deleted; its row stays as collected. */
+	/* A 304: unchanged since it was last asked; a 404: deleted. Its row stays. */
 	refresh_feed(m);
 }
 
@@ -176,7 +178,9 @@ static void refresh_feed(struct session *m)
 		char *url = ghapi_run_url(m->e->api_url, m->repo->full_name,
 					  m->refresh[m->next_refresh++]);
 		m->refresh_outstanding++;
-		session_get(m, url, NULL, phase1_decode, on_run, m, true);
+		/* Asked conditionally: an unchanged run costs a free 304. */
+		session_get(m, url, syncstate_etag(&m->store->st, m->store->token_id, url, NULL),
+			    phase1_decode, on_run, m, true);
 		free(url);
 	}
 	if (!m->stopping && m->refresh_outstanding == 0 && m->next_refresh == m->nrefresh) {
