@@ -22,6 +22,29 @@ static int check_count;
 #define CHECK_DONE() (fprintf(stderr, "%d checks, %d failed\n", check_count, check_failures), \
 	check_failures ? 1 : 0)
 
+/* A file's text (up to 1 MB; "" when it cannot be read): the caller frees. */
+static inline char *check_slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *p = calloc(1, 1 << 20);
+	if (f) {
+		size_t n = fread(p, 1, (1 << 20) - 1, f);
+		p[n] = 0;
+		fclose(f);
+	}
+	return p;
+}
+
+/* Replace a file's text. */
+static inline void check_spit(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
 /* CHECK_DONE for a test that worked in the scratch folder dir (from mkdtemp): removes it. */
 static inline int check_done_rmdir(const char *dir)
 {

@@ -17,24 +17,6 @@
 
 static char dir[] = "/tmp/ghaminer-csvstore-XXXXXX";
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *p = calloc(1, 1 << 20);
-	if (f) {
-		size_t n = fread(p, 1, (1 << 20) - 1, f);
-		p[n] = 0;
-		fclose(f);
-	}
-	return p;
-}
-
-static void spit(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "wb");
-	fputs(text, f);
-	fclose(f);
-}
 
 static struct record *mkrec(const char *repo, const char *id, const char *status,
 			    const char *name)
@@ -67,7 +49,7 @@ static void test_create_append_reload(void)
 	CHECK(csvstore_append(&cs, recs, 2, NULL) == 0);
 	CHECK(cs.durable == cs.size);
 	csvstore_close(&cs);
-	text = slurp(path);
+	text = check_slurp(path);
 	CHECK_STR(text, HEADER "o/r,11,,\"CI, \"\"x\"\"\",completed,,,,,,,,,,,\n"
 			       "o/r,12,,\"line\nbreak\",in_progress,,,,,,,,,,,\n");
 	free(text);
@@ -103,20 +85,20 @@ static void test_torn_tail(void)
 	struct csvstore cs;
 	char *path = xasprintf("%s/torn.csv", dir), *text;
 	/* The last row was cut inside a quoted field: a newline in quotes is not an end. */
-	spit(path, HEADER "o/r,1,,CI,completed,,,,,,,,,,,\no/r,2,,\"half\nwritten");
+	check_spit(path, HEADER "o/r,1,,CI,completed,,,,,,,,,,,\no/r,2,,\"half\nwritten");
 	CHECK(csvstore_open(&cs, path, NULL) == 0);
 	int repo = runindex_repo(&cs.index, "o/r", false);
 	CHECK(runindex_get(&cs.index, (uint32_t)repo, 1) != NULL);
 	CHECK(runindex_get(&cs.index, (uint32_t)repo, 2) == NULL);
 	csvstore_close(&cs);
-	text = slurp(path);
+	text = check_slurp(path);
 	CHECK_STR(text, HEADER "o/r,1,,CI,completed,,,,,,,,,,,\n");
 	free(text);
 	/* A torn header: the file starts again. */
-	spit(path, "repo,id_bu");
+	check_spit(path, "repo,id_bu");
 	CHECK(csvstore_open(&cs, path, NULL) == 0);
 	csvstore_close(&cs);
-	text = slurp(path);
+	text = check_slurp(path);
 	CHECK_STR(text, HEADER);
 	free(text);
 	free(path);
@@ -128,22 +110,22 @@ static void test_foreign_file_refused(void)
 	char *path = xasprintf("%s/foreign.csv", dir), *text;
 	struct error err = {0};
 	char *want = xasprintf("'%s' has no column 'repo': it was not written by ghaminer", path);
-	spit(path, "name,age\nbob,3\n");
+	check_spit(path, "name,age\nbob,3\n");
 	CHECK_INT(csvstore_open(&cs, path, &err), -EINVAL);
 	CHECK_STR(err.msg, want);
 	csvstore_close(&cs);
-	text = slurp(path);
+	text = check_slurp(path);
 	CHECK_STR(text, "name,age\nbob,3\n"); /* untouched */
 	free(text);
 	free(want);
 	/* A damaged file: a row of the wrong width, and text that is not CSV. */
-	spit(path, HEADER "o/r,1,,CI,completed,,,,,,,,,,,\no/r,2\n");
+	check_spit(path, HEADER "o/r,1,,CI,completed,,,,,,,,,,,\no/r,2\n");
 	want = xasprintf("'%s' row 3 has 2 fields, the header has 16: the file is damaged", path);
 	CHECK_INT(csvstore_open(&cs, path, &err), -EINVAL);
 	CHECK_STR(err.msg, want);
 	csvstore_close(&cs);
 	free(want);
-	spit(path, HEADER "o/r,1,,\"C\"I,completed,,,,,,,,,,,\n");
+	check_spit(path, HEADER "o/r,1,,\"C\"I,completed,,,,,,,,,,,\n");
 	want = xasprintf("'%s' is not valid CSV (near row 2)", path);
 	CHECK_INT(csvstore_open(&cs, path, &err), -EINVAL);
 	CHECK_STR(err.msg, want);
@@ -163,7 +145,7 @@ static void test_journal_fold(void)
 	struct journal j;
 	char *path = xasprintf("%s/fold.csv", dir), *text;
 	/* An extra column the user added is kept, in place. */
-	spit(path, "repo,id_build,workflow_id,workflow_name,status,conclusion,created_at,"
+	check_spit(path, "repo,id_build,workflow_id,workflow_name,status,conclusion,created_at,"
 		   "updated_at,branch,commit_sha,event,issuer_name,run_number,build_duration,"
 		   "total_jobs,job_details,my_note\n"
 		   "o/r,1,,CI,completed,,,,,,,,,,,,keep me\n"
@@ -190,7 +172,7 @@ static void test_journal_fold(void)
 	CHECK_INT(j.entries, 3);
 	CHECK(csvstore_rewrite(&cs, journal_patch, &j, NULL) == 0);
 	CHECK(journal_clear(&j, NULL) == 0);
-	text = slurp(path);
+	text = check_slurp(path);
 	CHECK_STR(text, "repo,id_build,workflow_id,workflow_name,status,conclusion,created_at,"
 			"updated_at,branch,commit_sha,event,issuer_name,run_number,build_duration,"
 			"total_jobs,job_details,my_note\n"
@@ -205,7 +187,7 @@ static void test_journal_fold(void)
 	struct record *r = mkrec("o/r", "3", "completed", "CI");
 	CHECK(csvstore_append(&cs, &r, 1, NULL) == 0);
 	freerec(r);
-	text = slurp(path);
+	text = check_slurp(path);
 	CHECK(strstr(text, "\"and, me\"\no/r,3,,CI,completed,,,,,,,,,,,,\n") != NULL);
 	free(text);
 	journal_close(&j);
@@ -224,12 +206,12 @@ static void test_journal_fold(void)
 	for (size_t k = 0; k < sizeof(torn) / sizeof(*torn); k++) {
 		char *both = xasprintf("{\"repo\":\"o/r\",\"id\":1,\"prev\":-1,\"set\":{\"total_jobs\":"
 				       "\"0\"},\"raw\":\"job_details\",\"raw_len\":2}\t[]\n%s", torn[k]);
-		spit(jpath, both);
+		check_spit(jpath, both);
 		free(both);
 		CHECK(journal_open(&j, path, NULL) == 0);
 		CHECK_INT(j.entries, 1);
 		journal_close(&j);
-		text = slurp(jpath);
+		text = check_slurp(jpath);
 		CHECK(strchr(text, '\n') == text + strlen(text) - 1);
 		free(text);
 	}
@@ -268,7 +250,7 @@ static void test_append_nosync(void)
 	csvstore_sync_done(&cs, &sy);
 	CHECK(cs.durable == before);
 	csvstore_close(&cs);
-	text = slurp(path);
+	text = check_slurp(path);
 	CHECK_STR(text, HEADER "o/r,1,,CI,completed,,,,,,,,,,,\no/r,1,,CI,completed,,,,,,,,,,,\n"
 			       "o/r,1,,CI,completed,,,,,,,,,,,\n");
 	free(text);
@@ -297,7 +279,7 @@ static void test_append_efbig(void)
 	want = xasprintf("cannot append to '%s': File too large (the file is kept as it was)", path);
 	CHECK_STR(err.msg, want);
 	CHECK(cs.size == size);
-	text = slurp(path);
+	text = check_slurp(path);
 	CHECK_STR(text, HEADER);
 	free(text);
 	CHECK(csvstore_append(&cs, &r, 1, &err) == 0);
@@ -453,7 +435,7 @@ static void split_case(enum split_stop stop)
 	struct csvstore_snapshot snap;
 	struct error err = {0};
 	char *path = xasprintf("%s/split%d.csv", dir, (int)stop), *text;
-	spit(path, split_initial);
+	check_spit(path, split_initial);
 	CHECK(csvstore_open(&cs, path, &err) == 0);
 	CHECK(journal_open(&j, path, &err) == 0);
 	split_frozen_entries(&j);
@@ -483,7 +465,7 @@ static void split_case(enum split_stop stop)
 	CHECK(!cs.rewriting);
 	CHECK_INT(cs.rewrites, 1);
 	CHECK(cs.durable == cs.size);
-	text = slurp(path);
+	text = check_slurp(path);
 	CHECK_STR(text, split_committed);
 	free(text);
 	/* Run 3 had only frozen entries: its flags follow the fold. Runs 1 and 2 were
@@ -495,7 +477,7 @@ static void split_case(enum split_stop stop)
 		goto kill;
 	if (stop == STOP_IN_DROP) {
 		char *tmp = xasprintf("%s.journal.tmp.AbC123", path);
-		spit(tmp, "{\"repo\":\"o/r\",\"id\":1,\"pr");
+		check_spit(tmp, "{\"repo\":\"o/r\",\"id\":1,\"pr");
 		free(tmp);
 		goto kill;
 	}
@@ -507,7 +489,7 @@ static void split_case(enum split_stop stop)
 	if (stop == STOP_AFTER_DROP)
 		goto kill;
 	sync_fold(&cs, &j);
-	text = slurp(path);
+	text = check_slurp(path);
 	CHECK_STR(text, split_final);
 	free(text);
 	CHECK(flags_of(&cs, 1) == RX_HAS_JOBS);
@@ -530,7 +512,7 @@ kill:
 	CHECK(journal_open(&j, path, &err) == 0);
 	CHECK_INT(count_temps(path), 0);
 	sync_fold(&cs, &j);
-	text = slurp(path);
+	text = check_slurp(path);
 	/* What the loop did before the kill is all there, as if the fold had never been
 	 * split: run 1's last entry only once journal_drop_frozen wrote it (it was pending),
 	 * and row 6 only when it was appended before the kill. */
@@ -567,7 +549,7 @@ static void test_split_abandon(void)
 	struct csvstore_snapshot snap;
 	struct error err = {0};
 	char *path = xasprintf("%s/abandon.csv", dir), *text;
-	spit(path, split_initial);
+	check_spit(path, split_initial);
 	CHECK(csvstore_open(&cs, path, &err) == 0);
 	CHECK(journal_open(&j, path, &err) == 0);
 	split_frozen_entries(&j);
@@ -585,7 +567,7 @@ static void test_split_abandon(void)
 	CHECK(!cs.rewriting && !j.frozen);
 	split_before_commit(&cs, &j);
 	sync_fold(&cs, &j);
-	text = slurp(path);
+	text = check_slurp(path);
 	CHECK_STR(text, split_final);
 	free(text);
 	CHECK_INT(count_temps(path), 0);

@@ -451,13 +451,7 @@ static void test_reuse(void)
 
 int main(void)
 {
-	/* A proxy from the environment would put a stranger between us and 127.0.0.1. */
-	const char *proxies[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
-				 "all_proxy", "ALL_PROXY"};
-	for (size_t i = 0; i < sizeof(proxies) / sizeof(*proxies); i++)
-		unsetenv(proxies[i]);
-	signal(SIGPIPE, SIG_IGN);
-	alarm(50); /* a hang fails the test instead of waiting for ctest's timeout */
+	testserver_client_setup();
 	CHECK(curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK);
 	test_ok_and_headers();
 	test_retry_after();

@@ -15,24 +15,6 @@
 
 static char dir[] = "/tmp/ghaminer-journal-XXXXXX";
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *p = calloc(1, 1 << 20);
-	if (f) {
-		size_t n = fread(p, 1, (1 << 20) - 1, f);
-		p[n] = 0;
-		fclose(f);
-	}
-	return p;
-}
-
-static void spit(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "wb");
-	fputs(text, f);
-	fclose(f);
-}
 
 static off_t file_size(const char *path)
 {
@@ -170,7 +152,7 @@ static void test_freeze_and_drop(void)
 	CHECK(!j.frozen);
 	CHECK_INT(j.entries, 4);
 	CHECK(j.size == file_size(j.path) && j.synced == j.size && j.pending.len == 0);
-	text = slurp(j.path);
+	text = check_slurp(j.path);
 	/* Offsets of the four lines. */
 	size_t off[5] = {0}, n = 0;
 	for (char *p = text; *p && n < 4; p = strchr(p, '\n') + 1)
@@ -282,7 +264,7 @@ static void test_stale_temp(void)
 	struct journal j;
 	char *path = xasprintf("%s/stale.csv", dir);
 	char *tmp = xasprintf("%s.journal.tmp.Xy12Zw", path);
-	spit(tmp, "{\"repo\":\"o/r\"");
+	check_spit(tmp, "{\"repo\":\"o/r\"");
 	CHECK(journal_open(&j, path, NULL) == 0);
 	CHECK(access(tmp, F_OK) != 0);
 	journal_close(&j);

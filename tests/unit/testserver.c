@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,4 +236,14 @@ char *testserver_answer(const char *status_line, const char *headers, const char
 	}
 	free(head);
 	return out;
+}
+
+void testserver_client_setup(void)
+{
+	const char *proxies[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+				 "all_proxy", "ALL_PROXY"};
+	for (size_t i = 0; i < sizeof(proxies) / sizeof(*proxies); i++)
+		unsetenv(proxies[i]);
+	signal(SIGPIPE, SIG_IGN);
+	alarm(50); /* instead of waiting for ctest's timeout */
 }

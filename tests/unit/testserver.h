@@ -71,4 +71,8 @@ char *testserver_request(struct testserver *ts, size_t i);
 char *testserver_answer(const char *status_line, const char *headers, const char *body,
 			size_t body_len);
 
+/* For the test process, the client: no proxy from the environment between it and
+ * 127.0.0.1, no death by SIGPIPE, and an alarm so that a hang fails the test. */
+void testserver_client_setup(void);
+
 #endif
