@@ -13,6 +13,7 @@ enum exit_code {
 	EXIT_AUTH = 3,        /* authentication failed or repository unknown */
 	EXIT_NETWORK = 4,     /* API unreachable after retries */
 	EXIT_IO = 5,          /* local file error (disk full, read-only, locked) */
+	EXIT_SIGHUP = 129,   /* 128 + the signal, as a shell reports it */
 	EXIT_SIGINT = 130,
 	EXIT_SIGTERM = 143,
 };

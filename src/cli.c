@@ -218,6 +218,7 @@ static const char exit_status[] =
 "  3    authentication failed or repository not found\n"
 "  4    network unreachable\n"
 "  5    local file error (disk full, read-only, CSV locked by another ghaminer)\n"
+"  129  interrupted by SIGHUP, e.g. the terminal closed (re-run to resume)\n"
 "  130  interrupted by SIGINT (re-run to resume)\n"
 "  143  interrupted by SIGTERM (re-run to resume)\n";
 

@@ -37,7 +37,7 @@ struct miner {
 	struct store st;
 	struct repo_slot *slots;
 	size_t nslots, next_slot, active, ndone;
-	uv_signal_t sig_int, sig_term, sig_usr1;
+	uv_signal_t sig_int, sig_term, sig_hup, sig_usr1;
 	uv_timer_t watch_timer, progress_timer;
 	struct engine_call reap_call;
 	int exit_code;
@@ -399,6 +399,27 @@ static void on_progress_timer(uv_timer_t *t)
 
 /* ---- signals and the end ----------------------------------------------------------- */
 
+/* The signals that stop a run: each saves what was collected and exits 128 + its number.
+ * SIGHUP is a closed terminal (an ssh session that dropped), not a reload. */
+static const struct {
+	int signum;
+	const char *name;
+	enum exit_code code;
+} stop_signals[] = {
+	{SIGINT, "SIGINT", EXIT_SIGINT},
+	{SIGTERM, "SIGTERM", EXIT_SIGTERM},
+	{SIGHUP, "SIGHUP", EXIT_SIGHUP},
+};
+
+static size_t stop_signal_index(int signum)
+{
+	size_t i = 0;
+	while (i + 1 < sizeof(stop_signals) / sizeof(stop_signals[0]) &&
+	       stop_signals[i].signum != signum)
+		i++;
+	return i;
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct miner *mn = h->data;
@@ -411,15 +432,16 @@ static void on_signal(uv_signal_t *h, int signum)
 		}
 		return;
 	}
+	size_t k = stop_signal_index(signum);
 	if (mn->stop_signal) {
 		/* A second signal: the user insists. Journaled results are already durable. */
 		msg_warn("second signal: exiting now; run again to resume");
-		_exit(signum == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM);
+		_exit(stop_signals[k].code);
 	}
 	mn->stop_signal = signum;
 	msg_warn("%s received: stopping (saving what was collected); send it again to exit at "
-		 "once", signum == SIGINT ? "SIGINT" : "SIGTERM");
-	mn->exit_code = signum == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
+		 "once", stop_signals[k].name);
+	mn->exit_code = stop_signals[k].code;
 	stop_all(mn, SF_CANCELLED);
 	engine_stop(&mn->e);
 	/* A pass under way, or its results on their way to disk, finishes first (it sees
@@ -434,9 +456,10 @@ static void miner_finish(struct miner *mn)
 		return;
 	mn->finished = true;
 	if (mn->stop_signal) {
-		mn->exit_code = mn->stop_signal == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
+		size_t k = stop_signal_index(mn->stop_signal);
+		mn->exit_code = stop_signals[k].code;
 		ndjson_status("interrupted", "interrupted by %s: what was collected is saved; run "
-			      "again to resume", mn->stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+			      "again to resume", stop_signals[k].name);
 	} else {
 		/* Partial is a completed collection that left something to retry. */
 		bool ended = mn->exit_code == EXIT_OK || mn->exit_code == EXIT_PARTIAL;
@@ -457,6 +480,7 @@ static void miner_finish(struct miner *mn)
 	engine_close(&mn->e);
 	uv_close((uv_handle_t *)&mn->sig_int, NULL);
 	uv_close((uv_handle_t *)&mn->sig_term, NULL);
+	uv_close((uv_handle_t *)&mn->sig_hup, NULL);
 	uv_close((uv_handle_t *)&mn->sig_usr1, NULL);
 	uv_close((uv_handle_t *)&mn->watch_timer, NULL);
 	uv_close((uv_handle_t *)&mn->progress_timer, NULL);
@@ -468,10 +492,12 @@ static void handles_init(struct miner *mn)
 {
 	uv_signal_init(&mn->loop, &mn->sig_int);
 	uv_signal_init(&mn->loop, &mn->sig_term);
+	uv_signal_init(&mn->loop, &mn->sig_hup);
 	uv_signal_init(&mn->loop, &mn->sig_usr1);
-	mn->sig_int.data = mn->sig_term.data = mn->sig_usr1.data = mn;
+	mn->sig_int.data = mn->sig_term.data = mn->sig_hup.data = mn->sig_usr1.data = mn;
 	uv_signal_start(&mn->sig_int, on_signal, SIGINT);
 	uv_signal_start(&mn->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&mn->sig_hup, on_signal, SIGHUP);
 	uv_signal_start(&mn->sig_usr1, on_signal, SIGUSR1);
 	uv_timer_init(&mn->loop, &mn->watch_timer);
 	mn->watch_timer.data = mn;

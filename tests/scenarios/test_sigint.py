@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Graceful interruption. SIGINT during phase 2 (40 ms per request) → exit 130; SIGTERM
-during phase 2 → 143; SIGTERM during phase 1 (between pages) → 143. Each time: prompt exit,
+during phase 2 → 143; SIGTERM during phase 1 (between pages) → 143; SIGHUP (a closed
+terminal) in either phase → 129. Each time: prompt exit,
 the last NDJSON line is a status with stage "interrupted", the CSV is valid and right, the
 jobs of every run streamed as run_jobs are folded into it (journal emptied), and a re-run
 completes to the truth without fetching those jobs again."""
@@ -22,7 +23,7 @@ SCENARIO = {"rate_limit": {"limit": 1000000},
 
 
 def interrupt_case(sim, truth, sig, phase):
-    code_expected = 130 if sig == signal.SIGINT else 143
+    code_expected = 128 + sig   # 130, 143, 129: as a shell reports a signal
     with tempfile.TemporaryDirectory(prefix="ghaminer-") as d:
         cfg = fast_config(d, max_in_flight=4)
         csv_path = os.path.join(d, CSV_NAME)
@@ -82,7 +83,7 @@ def interrupt_case(sim, truth, sig, phase):
               % (len(rows), len(with_jobs), len(streamed), len(jr)), flush=True)
 
 
-@scenario("SIGINT/SIGTERM: graceful stop, exit 130/143, resume")
+@scenario("SIGINT/SIGTERM/SIGHUP: graceful stop, exit 130/143/129, resume")
 def main():
     with Sim(SCENARIO) as sim:
         truth = sim.truth(REPO)
@@ -93,6 +94,10 @@ def main():
             interrupt_case(sim, truth, signal.SIGTERM, 2)
         with fl.case("SIGTERM in phase 1 → 143"):
             interrupt_case(sim, truth, signal.SIGTERM, 1)
+        with fl.case("SIGHUP in phase 1 → 129"):
+            interrupt_case(sim, truth, signal.SIGHUP, 1)
+        with fl.case("SIGHUP in phase 2 → 129"):
+            interrupt_case(sim, truth, signal.SIGHUP, 2)
         fl.raise_if_any()
 
 
