@@ -39,6 +39,7 @@ struct csvstore {
 	uint64_t bytes_written;     /* appends and rewrites, for the durability budget */
 	bool repaired;              /* a torn last row was cut: some run is missing */
 	bool rewriting;             /* a split rewrite is between prepare and commit */
+	bool formula_guard;         /* csv_formula_guard: see record_formula_risk */
 	int rewrites;               /* also the file's generation: a rewrite replaces the inode */
 };
 
@@ -136,6 +137,7 @@ struct csvstore_snapshot {
 	off_t size;      /* bytes of whole rows the rewrite reads */
 	size_t ncols;
 	int *map;        /* copy of cs->map */
+	bool formula_guard;
 	char **repos;    /* copy of cs->index's repository names: ids as in the index */
 	size_t nrepos;
 	int mode;        /* permissions of the CSV, for the temporary file */

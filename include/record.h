@@ -56,7 +56,11 @@ void record_csv_field(struct buf *out, const char *value, size_t len);
 /* Append the CSV line for r in the file's column order: map[i] is the record column of file
  * column i, or -1 for a column we do not know (written as extra[i], or empty). */
 void record_csv_line(struct buf *out, const struct record *r, const int *map, size_t ncols,
-		     char *const *extra);
+		     char *const *extra, bool formula_guard);
+/* csv_formula_guard: a text value a spreadsheet would run as a formula (it starts with =,
+ * +, -, @, a tab or a carriage return, as OWASP lists them) gets a leading apostrophe.
+ * Idempotent: a guarded value starts with the apostrophe. */
+bool record_formula_risk(const char *value);
 /* A JSON object with every column as a key, numbers as numbers, empty as null. New ref. */
 json_t *record_to_json(const struct record *r);
 /* A CSV cell value as JSON of its column type (number, string, parsed JSON, or null). */

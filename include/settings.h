@@ -46,6 +46,7 @@ struct settings {
 	int max_in_flight;       /* default 16, 1..100 */
 	int requests_per_minute; /* default 850, 1..100000: REST requests in any 60 s, per token */
 	int graphql_points_per_minute; /* default 1900, 1..100000: GraphQL points in any 60 s */
+	bool csv_formula_guard;  /* default false: prefix formula-like text cells with ' */
 	bool tokens_same_user;   /* default false: the tokens are one user's, whose per-minute
 				    allowance they share (GitHub counts secondary limits per user) */
 	enum jobs_api jobs_api;  /* default JOBS_API_AUTO */

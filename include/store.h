@@ -70,11 +70,12 @@ struct store {
 };
 
 /* Lock and load the CSV, its journal and state; fold what an interrupted process
- * journaled. token: the first token (its ETags are the ones kept). 0, or a negative errno
- * with err filled (csvstore_advice(code, CSVSTORE_OPENING) says what to do). On error
- * nothing is left open. */
+ * journaled. token: the first token (its ETags are the ones kept). formula_guard: the
+ * csv_formula_guard setting, for every row written, the start-up fold's included. 0, or a
+ * negative errno with err filled (csvstore_advice(code, CSVSTORE_OPENING) says what to do).
+ * On error nothing is left open. */
 int store_open(struct store *st, uv_loop_t *loop, const char *csv_path, const char *token,
-	       struct error *err);
+	       bool formula_guard, struct error *err);
 void store_on_error(struct store *st, store_error_cb on_error, void *arg);
 /* Release everything and close the check handle (run the loop after). Call after
  * store_drain said so: nothing may be running in the pool. */

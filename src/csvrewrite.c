@@ -86,7 +86,7 @@ static int rewrite_row(void *ctx, struct row *row)
 		if (rw->patch(rw->ctx, r, id, &rec) && r != CSVSTORE_NO_REPO)
 			note_update(snap, r, id, csvstore_row_flags(&rec));
 	}
-	record_csv_line(&rw->out, &rec, snap->map, snap->ncols, extra);
+	record_csv_line(&rw->out, &rec, snap->map, snap->ncols, extra, snap->formula_guard);
 	for (size_t i = 0; i < snap->ncols; i++)
 		free(extra[i]);
 	free(extra);
@@ -125,6 +125,7 @@ int csvstore_rewrite_prepare(struct csvstore *cs, struct csvstore_snapshot *snap
 	snap->path = xstrdup(cs->path);
 	snap->size = cs->size;
 	snap->ncols = cs->ncols;
+	snap->formula_guard = cs->formula_guard;
 	snap->map = xmalloc(cs->ncols * sizeof(int));
 	memcpy(snap->map, cs->map, cs->ncols * sizeof(int));
 	snap->nrepos = cs->index.nrepos;

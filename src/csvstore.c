@@ -271,7 +271,7 @@ static int append_rows(struct csvstore *cs, struct record *const *recs, size_t n
 		return 0;
 	buf_init(&b, 0);
 	for (size_t i = 0; i < n; i++)
-		record_csv_line(&b, recs[i], cs->map, cs->ncols, NULL);
+		record_csv_line(&b, recs[i], cs->map, cs->ncols, NULL, cs->formula_guard);
 	if (write_all(cs->fd, b.data, b.len) != 0 || (sync && fsync(cs->fd) != 0)) {
 		int e = errno;
 		if (ftruncate(cs->fd, cs->size) != 0)

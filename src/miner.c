@@ -525,7 +525,7 @@ int miner_run(const struct settings *s)
 		return EXIT_IO;
 	}
 	if (store_open(&mn->st, &mn->loop, s->output_csv, s->ntokens ? s->tokens[0] : NULL,
-		       &err) != 0) {
+		       s->csv_formula_guard, &err) != 0) {
 		msg_error("%s; %s", err.msg, csvstore_advice(err.code, CSVSTORE_OPENING));
 		rc = EXIT_IO;
 		goto out;

@@ -75,15 +75,32 @@ void record_csv_field(struct buf *out, const char *value, size_t len)
 		free(tmp);
 }
 
+bool record_formula_risk(const char *value)
+{
+	return value && value[0] && strchr("=+-@\t\r", value[0]);
+}
+
 void record_csv_line(struct buf *out, const struct record *r, const int *map, size_t ncols,
-		     char *const *extra)
+		     char *const *extra, bool formula_guard)
 {
 	for (size_t i = 0; i < ncols; i++) {
 		const char *v = map[i] >= 0 ? r->v[map[i]] : (extra ? extra[i] : NULL);
 		if (i)
 			buf_append(out, ",", 1);
-		if (v)
+		if (!v)
+			continue;
+		/* Only our text columns: numbers stay numbers, extra columns are the user's. */
+		if (formula_guard && map[i] >= 0 && record_columns[map[i]].type == RT_STRING &&
+		    record_formula_risk(v)) {
+			size_t n = strlen(v);
+			char *g = xmalloc(n + 2);
+			g[0] = '\'';
+			memcpy(g + 1, v, n + 1);
+			record_csv_field(out, g, n + 1);
+			free(g);
+		} else {
 			record_csv_field(out, v, strlen(v));
+		}
 	}
 	buf_append(out, "\n", 1);
 }

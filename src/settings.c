@@ -102,6 +102,10 @@ const struct setting_def settings_table[] = {
 	{ .key = "graphql_points_per_minute", .yaml_key = "graphql_points_per_minute",
 	  .type = SET_INT, .min = 1, .max = 100000, .def = "1900",
 	  .offset = F(graphql_points_per_minute), .help = "GraphQL points in any 60 s, per token" },
+	{ .key = "csv_formula_guard", .yaml_key = "csv_formula_guard", .type = SET_BOOL,
+	  .def = "false", .offset = F(csv_formula_guard),
+	  .help = "true: text cells starting with = + - @ get a leading ' so that spreadsheets "
+		  "do not run them (the CSV then differs from GitHub's values)" },
 	/* GitHub's secondary limits are per user: each token has its own allowance unless
 	 * they are known to be one user's. */
 	{ .key = "tokens_same_user", .yaml_key = "tokens_same_user", .type = SET_BOOL,

@@ -263,7 +263,7 @@ void store_drain(struct store *st, store_drained_cb cb, void *arg)
 /* ---- opening, closing, writing ------------------------------------------------------ */
 
 int store_open(struct store *st, uv_loop_t *loop, const char *csv_path, const char *token,
-	       struct error *err)
+	       bool formula_guard, struct error *err)
 {
 	int rc;
 	memset(st, 0, sizeof(*st));
@@ -277,6 +277,7 @@ int store_open(struct store *st, uv_loop_t *loop, const char *csv_path, const ch
 		csvstore_close(&st->cs);
 		return rc;
 	}
+	st->cs.formula_guard = formula_guard;
 	if ((rc = journal_open(&st->j, csv_path, err)) != 0)
 		goto out_csv;
 	syncstate_load(&st->st, csv_path);

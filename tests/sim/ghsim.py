@@ -517,7 +517,10 @@ class Repo:
         self._constant(self.fork)
         self.workflows = []
         for k in range(max(1, int(cfg["workflows"]))):
-            if k < len(WORKFLOW_TEMPLATES):
+            if k < len(cfg.get("workflow_names") or []):
+                # a scenario's own names (e.g. formula-like ones for csv_formula_guard)
+                wname, wfile, events = cfg["workflow_names"][k], "named-%d.yml" % k, ["push"]
+            elif k < len(WORKFLOW_TEMPLATES):
                 wname, wfile, events = WORKFLOW_TEMPLATES[k]
             else:
                 wname, wfile, events = "Workflow %d" % k, "workflow-%d.yml" % k, ["push"]

@@ -516,7 +516,7 @@ static bool cell_roundtrips(const char *v, bool show_it)
 		map[i] = i;
 	record_set(&r, COL_WORKFLOW_NAME, v);
 	buf_init(&b, 0);
-	record_csv_line(&b, &r, map, RECORD_NCOLS, NULL);
+	record_csv_line(&b, &r, map, RECORD_NCOLS, NULL, false);
 	bool parsed = parse_csv(b.data, b.len, &t) == 0 && t.rows == 1 &&
 		      row_len(&t, 0) == RECORD_NCOLS;
 	const char *got = parsed ? cell(&t, 0, COL_WORKFLOW_NAME) : NULL;
@@ -576,7 +576,7 @@ static void check_csv_lines(void)
 			vals[r][c] = gen_cell();
 		for (size_t c = 0; c < RECORD_NCOLS; c++)
 			record_set(&rec, (enum record_col)c, vals[r][c]);
-		record_csv_line(&b, &rec, map, ncols, vals[r]);
+		record_csv_line(&b, &rec, map, ncols, vals[r], false);
 		record_release(&rec);
 	}
 	int rc = parse_csv(b.data, b.len, &t);
@@ -635,7 +635,7 @@ static size_t gen_csv_file(struct buf *b, size_t *ends, size_t max_rows, bool hu
 				append_pieces(&big, cell_pieces, NELEM(cell_pieces), 1);
 			record_take(&rec, COL_JOB_DETAILS, big.data);
 		}
-		record_csv_line(b, &rec, map, RECORD_NCOLS, NULL);
+		record_csv_line(b, &rec, map, RECORD_NCOLS, NULL, false);
 		record_release(&rec);
 		ends[r + 1] = b->len;
 	}

@@ -41,7 +41,7 @@ static void test_roundtrip(void)
 		map[i] = i;
 	}
 	buf_init(&b, 0);
-	record_csv_line(&b, &r, map, RECORD_NCOLS, NULL);
+	record_csv_line(&b, &r, map, RECORD_NCOLS, NULL, false);
 	CHECK(b.data[b.len - 1] == '\n');
 	csv_init(&p, CSV_STRICT | CSV_APPEND_NULL);
 	CHECK(csv_parse(&p, b.data, b.len, cb_field, cb_row, &fs) == b.len);
@@ -101,9 +101,40 @@ static void test_seconds_and_time(void)
 	CHECK(time_parse_iso("2024-01-01T10:00:00Zjunk", &t) == -1);
 }
 
+/* csv_formula_guard: formula-like text gets an apostrophe; numbers, JSON, the user's extra
+ * columns and values already guarded stay as they are. */
+static void test_formula_guard(void)
+{
+	struct record r = {0};
+	int map[] = {COL_WORKFLOW_NAME, COL_BRANCH, COL_ISSUER_NAME, COL_EVENT, COL_REPO,
+		     COL_BUILD_DURATION, COL_JOB_DETAILS, -1};
+	char *extra[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, "=user's own"};
+	struct buf b;
+	record_set(&r, COL_WORKFLOW_NAME, "=HYPERLINK(\"http://x\",\"y\")");
+	record_set(&r, COL_BRANCH, "+cmd|' /C calc'!A0");
+	record_set(&r, COL_ISSUER_NAME, "@bot");
+	record_set(&r, COL_EVENT, "'-already guarded");
+	record_set(&r, COL_REPO, "o/r");
+	record_set(&r, COL_BUILD_DURATION, "-1.5");
+	record_set(&r, COL_JOB_DETAILS, "[]");
+	buf_init(&b, 0);
+	record_csv_line(&b, &r, map, 8, extra, true);
+	CHECK_STR(b.data, "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'+cmd|' /C calc'!A0,'@bot,"
+			  "'-already guarded,o/r,-1.5,[],=user's own\n");
+	b.len = 0;
+	record_csv_line(&b, &r, map, 8, extra, false);
+	CHECK_STR(b.data, "\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",+cmd|' /C calc'!A0,@bot,"
+			  "'-already guarded,o/r,-1.5,[],=user's own\n");
+	CHECK(record_formula_risk("-x") && record_formula_risk("\tx") && !record_formula_risk("x-") &&
+	      !record_formula_risk("") && !record_formula_risk(NULL));
+	buf_release(&b);
+	record_release(&r);
+}
+
 int main(void)
 {
 	test_roundtrip();
+	test_formula_guard();
 	test_json();
 	test_seconds_and_time();
 	return CHECK_DONE();
