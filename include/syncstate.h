@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #define SYNC_MIN INT64_MIN /* "since the beginning" */
+#define SYNCSTATE_SALT_HEX 32 /* a 128-bit salt, in hex */
 
 struct sync_range {
 	int64_t lo, hi; /* created_at seconds, inclusive; lo may be SYNC_MIN */
@@ -39,6 +40,7 @@ struct syncstate {
 	size_t nl;
 	struct sync_etag *e;
 	size_t ne;
+	char salt[SYNCSTATE_SALT_HEX + 1]; /* hex; empty until a token id needs it */
 };
 
 /* Load <csv>.state (absent = empty): the JSON format, or the text format of earlier
@@ -69,13 +71,13 @@ const int64_t *syncstate_open_runs(const struct syncstate *st, const char *token
  * re-runs are no longer possible there, so nothing will ask for them again. Returns how
  * many were dropped. */
 size_t syncstate_prune_days(struct syncstate *st, double now, int max_age_days);
-/* A short id for a token (64-bit FNV-1a, hex) that keeps the token out of the file. It is
- * not a secret: anyone holding the state file and a candidate token can check whether
- * that token wrote it. A salt or key would have to live somewhere the file's reader cannot
- * see, and there is no such place here; what keeps a token safe is its own ~180 bits of
- * randomness, which no guessing reaches. Changing the hash would orphan every stored ETag
- * (one full request each), so it stays. */
-void syncstate_token_id(const char *token, char out[17]);
+/* A short id for a token that keeps the token out of the file: the first 64 bits of
+ * HMAC-SHA256 keyed by the state's own random salt (made on first use, saved in the file).
+ * No table computed in advance fits it, and the same token has unrelated ids in two state
+ * files. Someone holding the file and a candidate token can still test that one candidate:
+ * what keeps a token safe from guessing is its own ~180 bits of randomness. 0, or a
+ * negative errno when no random salt could be had (out is then empty: no ETag is kept). */
+int syncstate_token_id(struct syncstate *st, const char *token, char out[17]);
 
 /* Pure range logic. */
 void sync_cover(struct sync_listing *l, int64_t lo, int64_t hi);

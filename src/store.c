@@ -272,7 +272,6 @@ int store_open(struct store *st, uv_loop_t *loop, const char *csv_path, const ch
 	if (getenv("GHAMINER_FOLD_MIN"))
 		st->fold_min = strtoull(getenv("GHAMINER_FOLD_MIN"), NULL, 10);
 	st->fold_at = st->fold_min;
-	syncstate_token_id(token ? token : "", st->token_id);
 	if ((rc = csvstore_open(&st->cs, csv_path, err)) != 0) {
 		csvstore_close(&st->cs);
 		return rc;
@@ -281,6 +280,10 @@ int store_open(struct store *st, uv_loop_t *loop, const char *csv_path, const ch
 	if ((rc = journal_open(&st->j, csv_path, err)) != 0)
 		goto out_csv;
 	syncstate_load(&st->st, csv_path);
+	if ((rc = syncstate_token_id(&st->st, token ? token : "", st->token_id)) != 0)
+		msg_warn("no random salt for the sync state (%s): ETags are not kept this run "
+			 "(each page costs a full request)", strerror(-rc));
+	rc = 0;
 	if (st->cs.repaired && st->st.nl) {
 		/* The torn row's run may lie in a range a pass proved: prove everything again
 		 * (pages only; the jobs already collected are kept). */

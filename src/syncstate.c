@@ -20,9 +20,12 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,12 +57,28 @@ static int parse_time(const char *s, int64_t *out)
 	return 0;
 }
 
-void syncstate_token_id(const char *token, char out[17])
+static void hex(const unsigned char *in, size_t n, char *out)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (const unsigned char *p = (const unsigned char *)token; p && *p; p++)
-		h = (h ^ *p) * 0x100000001b3ull;
-	snprintf(out, 17, "%016" PRIx64, h);
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", in[i]);
+}
+
+int syncstate_token_id(struct syncstate *st, const char *token, char out[17])
+{
+	unsigned char salt[SYNCSTATE_SALT_HEX / 2], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	out[0] = '\0';
+	if (!st->salt[0]) {
+		if (getrandom(salt, sizeof(salt), 0) != (ssize_t)sizeof(salt))
+			return -errno;
+		hex(salt, sizeof(salt), st->salt);
+	}
+	/* The hex text is the key: what the file holds is what the next run keys with. */
+	if (!HMAC(EVP_sha256(), st->salt, SYNCSTATE_SALT_HEX, (const unsigned char *)token,
+		  strlen(token), md, &mdlen) || mdlen < 8)
+		return -EINVAL;
+	hex(md, 8, out);
+	return 0;
 }
 
 void sync_clear(struct sync_listing *l)
@@ -157,7 +176,7 @@ void syncstate_set_etag(struct syncstate *st, const char *token_id, const char *
 			const char *etag, const char *next)
 {
 	struct sync_etag *e = NULL;
-	if (!etag || !url || !token_id)
+	if (!etag || !url || !token_id || !token_id[0]) /* "": syncstate_token_id failed */
 		return;
 	for (size_t i = 0; i < st->ne && !e; i++)
 		if (strcmp(st->e[i].token_id, token_id) == 0 && strcmp(st->e[i].url, url) == 0)
@@ -221,6 +240,15 @@ static int64_t url_day(const char *url)
 	return time_parse_iso(iso, &t) == 0 ? (int64_t)(t / 86400) : -1;
 }
 
+static void etag_release(struct sync_etag *e)
+{
+	free(e->token_id);
+	free(e->url);
+	free(e->etag);
+	free(e->next);
+	free(e->open);
+}
+
 size_t syncstate_prune_days(struct syncstate *st, double now, int max_age_days)
 {
 	int64_t today = (int64_t)(now / 86400);
@@ -228,11 +256,7 @@ size_t syncstate_prune_days(struct syncstate *st, double now, int max_age_days)
 	for (size_t i = 0; i < st->ne; i++) {
 		int64_t day = url_day(st->e[i].url);
 		if (day >= 0 && today - day > max_age_days) {
-			free(st->e[i].token_id);
-			free(st->e[i].url);
-			free(st->e[i].etag);
-			free(st->e[i].next);
-			free(st->e[i].open);
+			etag_release(&st->e[i]);
 			dropped++;
 			continue;
 		}
@@ -348,7 +372,7 @@ static int load_json_etag(struct syncstate *st, const json_t *o)
 static int load_json(struct syncstate *st, const char *text, size_t len, json_error_t *err)
 {
 	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, err), *v;
-	const json_t *version, *listings, *etags;
+	const json_t *version, *listings, *etags, *salt;
 	size_t i;
 	int rc = -1;
 	if (!root)
@@ -356,6 +380,7 @@ static int load_json(struct syncstate *st, const char *text, size_t len, json_er
 	version = json_object_get(root, "ghaminer_state");
 	listings = json_object_get(root, "listings");
 	etags = json_object_get(root, "etags");
+	salt = json_object_get(root, "salt");
 	if (!json_is_integer(version) || json_integer_value(version) != SYNCSTATE_VERSION) {
 		snprintf(err->text, sizeof(err->text), "%s",
 			 json_is_integer(version) ? "written by another version of ghaminer"
@@ -366,6 +391,14 @@ static int load_json(struct syncstate *st, const char *text, size_t len, json_er
 		snprintf(err->text, sizeof(err->text), "\"listings\" or \"etags\" not an array");
 		goto out;
 	}
+	if (salt && (!json_is_string(salt) || json_string_length(salt) != SYNCSTATE_SALT_HEX ||
+		     strspn(json_string_value(salt), "0123456789abcdef") != SYNCSTATE_SALT_HEX)) {
+		snprintf(err->text, sizeof(err->text), "\"salt\" is not %d hex digits",
+			 SYNCSTATE_SALT_HEX);
+		goto out;
+	}
+	if (salt)
+		memcpy(st->salt, json_string_value(salt), SYNCSTATE_SALT_HEX + 1);
 	json_array_foreach(listings, i, v) {
 		if (load_json_listing(st, v) != 0) {
 			snprintf(err->text, sizeof(err->text), "listing %zu is malformed", i + 1);
@@ -438,6 +471,13 @@ int syncstate_load(struct syncstate *st, const char *csv_path)
 		msg_warn("'%s' line %d is not understood: ignoring the sync state (the next pass "
 			 "lists everything again)", st->path, bad_line);
 	}
+	/* Without a salt, ETags were keyed by an earlier version's unsalted hash of the token:
+	 * nothing can match them now (each costs one full request, once). */
+	if (!rc && !st->salt[0]) {
+		for (size_t i = 0; i < st->ne; i++)
+			etag_release(&st->e[i]);
+		st->ne = 0;
+	}
 out:
 	buf_release(&text);
 	if (rc) {
@@ -499,7 +539,10 @@ static int format_json(const struct syncstate *st, struct buf *b)
 	int rc = 0;
 	buf_printf(b, "{\"ghaminer_state\": %d,\n \"note\": \"what completed passes proved about "
 		      "the CSV beside it; safe to delete: the next run then lists everything "
-		      "again\",\n \"listings\": [", SYNCSTATE_VERSION);
+		      "again\",\n", SYNCSTATE_VERSION);
+	if (st->salt[0])
+		buf_printf(b, " \"salt\": \"%s\",\n", st->salt);
+	buf_appends(b, " \"listings\": [");
 	for (size_t i = 0; i < st->nl && !rc; i++) {
 		json_t *o = listing_json(&st->l[i]);
 		/* A key is the caller's UTF-8 text; anything else is a bug worth hearing of. */
@@ -569,13 +612,8 @@ void syncstate_release(struct syncstate *st)
 		free(st->l[i].key);
 		free(st->l[i].r);
 	}
-	for (size_t i = 0; i < st->ne; i++) {
-		free(st->e[i].token_id);
-		free(st->e[i].url);
-		free(st->e[i].etag);
-		free(st->e[i].next);
-		free(st->e[i].open);
-	}
+	for (size_t i = 0; i < st->ne; i++)
+		etag_release(&st->e[i]);
 	free(st->l);
 	free(st->e);
 	free(st->path);

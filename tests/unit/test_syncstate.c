@@ -89,7 +89,9 @@ static void test_file_roundtrip(void)
 	l->last_sync = 1795432894;
 	/* A key with spaces and quotes, and a listing with nothing proven yet. */
 	syncstate_listing(&st, "o/r \"x\"|wf=42|from=2024-01-01|to=-");
-	syncstate_token_id("ghp_secret", id);
+	CHECK(syncstate_token_id(&st, "ghp_secret", id) == 0);
+	CHECK_INT(strlen(id), 16);
+	CHECK_INT(strlen(st.salt), SYNCSTATE_SALT_HEX);
 	syncstate_set_etag(&st, id, "http://x/runs?per_page=100", "W/\"abc\"", NULL);
 	syncstate_set_etag(&st, id, "http://x/runs?d=1", "W/\"p1\"", "http://x/runs?d=1&page=2");
 	/* What the text format dropped: spaces in an ETag, a URL or a next URL. */
@@ -117,8 +119,13 @@ static void test_file_roundtrip(void)
 	CHECK_STR(next, "http://x/runs?d=1&page=2");
 	CHECK_STR(syncstate_etag(&back, id, "http://x/runs?q=a b", &next), "W/\"with space\"");
 	CHECK_STR(next, "http://x/n?q=a b");
+	/* The salt came back with the file: the same token has the same id. */
+	CHECK_STR(back.salt, st.salt);
+	CHECK(syncstate_token_id(&back, "ghp_secret", t) == 0);
+	CHECK_STR(t, id);
 	/* ETags are per token. */
-	syncstate_token_id("ghp_other", t);
+	CHECK(syncstate_token_id(&back, "ghp_other", t) == 0);
+	CHECK(strcmp(t, id) != 0);
 	CHECK(syncstate_etag(&back, t, "http://x/runs?per_page=100", NULL) == NULL);
 	CHECK(syncstate_etag(&back, id, "http://x/runs?bad", NULL) == NULL);
 	CHECK_INT(back.ne, 3);
@@ -130,8 +137,20 @@ static void test_file_roundtrip(void)
 	CHECK(strstr(text, "\n  {\"key\": \"o/r|wf=0|from=-|to=-\", \"last_sync\": 1795432894, "
 			   "\"covered\": [[\"*\", \"2024-01-01T00:00:00+00:00\"], "
 			   "[\"2024-01-02T00:00:00+00:00\", \"2024-01-03T00:00:00+00:00\"]]}") != NULL);
-	CHECK(strstr(text, "\n  {\"token_id\": \"93ef8136a310be63\", \"url\": "
-			   "\"http://x/runs?per_page=100\", \"etag\": \"W/\\\"abc\\\"\"}") != NULL);
+	char *line = xasprintf("\n  {\"token_id\": \"%s\", \"url\": \"http://x/runs?per_page=100\", "
+			       "\"etag\": \"W/\\\"abc\\\"\"}", id);
+	CHECK(strstr(text, line) != NULL);
+	free(line);
+	/* Not the unsalted FNV-1a of earlier versions, which confirmed a guess offline. */
+	CHECK(strstr(text, "93ef8136a310be63") == NULL);
+	line = xasprintf("\n \"salt\": \"%s\",\n", st.salt);
+	CHECK(strstr(text, line) != NULL);
+	free(line);
+	/* Another state file: another salt, an unrelated id for the same token. */
+	struct syncstate other = {0};
+	CHECK(syncstate_token_id(&other, "ghp_secret", t) == 0);
+	CHECK(strcmp(other.salt, st.salt) != 0 && strcmp(t, id) != 0);
+	syncstate_release(&other);
 	json_error_t err;
 	json_t *root = json_loads(text, 0, &err);
 	CHECK(root != NULL);
@@ -172,13 +191,11 @@ static const char old_format[] =
 	"etag 93ef8136a310be63 W/\"abc\" http://x/runs?per_page=100\n"
 	"etag 93ef8136a310be63 W/\"p1\" http://x/runs?d=1 http://x/runs?d=1&page=2\n";
 
+/* Its listings load; its ETags, keyed by the unsalted hash of that version, are dropped. */
 static void check_old_sample(struct syncstate *st)
 {
-	char id[17];
-	const char *next = "unset";
-	syncstate_token_id("ghp_secret", id);
 	CHECK_INT(st->nl, 2);
-	CHECK_INT(st->ne, 2);
+	CHECK_INT(st->ne, 0);
 	struct sync_listing *l = syncstate_listing(st, "o/r|wf=0|from=-|to=-");
 	CHECK_INT(l->nr, 2);
 	CHECK(l->r[0].lo == SYNC_MIN && l->r[0].hi == 1704067200);
@@ -187,10 +204,7 @@ static void check_old_sample(struct syncstate *st)
 	l = syncstate_listing(st, "o/r|wf=42|from=2024-01-01|to=-");
 	CHECK(l->nr == 0 && l->last_sync == 0);
 	CHECK_INT(st->nl, 2);
-	CHECK_STR(syncstate_etag(st, id, "http://x/runs?per_page=100", &next), "W/\"abc\"");
-	CHECK(next == NULL);
-	CHECK_STR(syncstate_etag(st, id, "http://x/runs?d=1", &next), "W/\"p1\"");
-	CHECK_STR(next, "http://x/runs?d=1&page=2");
+	CHECK(syncstate_etag(st, "93ef8136a310be63", "http://x/runs?per_page=100", NULL) == NULL);
 }
 
 static void test_old_format(void)
@@ -230,6 +244,8 @@ static void test_damaged(void)
 		"\"yesterday\"]]}]}",
 		"{\"ghaminer_state\": 2, \"listings\": [{\"covered\": []}]}",
 		"{\"ghaminer_state\": 2, \"etags\": [{\"token_id\": \"t\", \"url\": \"u\"}]}",
+		"{\"ghaminer_state\": 2, \"salt\": \"short\"}",
+		"{\"ghaminer_state\": 2, \"salt\": \"0011223344556677889XAABBCCDDEEFF\"}",
 		"{\"ghaminer_state\": 2, \"etags\": [{\"token_id\": \"t\", \"url\": \"u\", "
 		"\"etag\": \"e\", \"next\": 5}]}",
 	};
@@ -265,8 +281,9 @@ static void test_damaged(void)
 	CHECK(syncstate_load(&st, csv) == 0 && st.nl == 0);
 	syncstate_release(&st);
 	/* "next": null is no next. */
-	spill(statepath, "{\"ghaminer_state\": 2, \"etags\": [{\"token_id\": \"t\", \"url\": \"u\", "
-			 "\"etag\": \"e\", \"next\": null}]}");
+	spill(statepath, "{\"ghaminer_state\": 2, \"salt\": \"00112233445566778899aabbccddeeff\", "
+			 "\"etags\": [{\"token_id\": \"t\", \"url\": \"u\", \"etag\": \"e\", "
+			 "\"next\": null}]}");
 	const char *next = "unset";
 	CHECK(syncstate_load(&st, csv) == 0);
 	CHECK_STR(syncstate_etag(&st, "t", "u", &next), "e");
