@@ -64,6 +64,8 @@ struct fetch_req {
 			    short, the wrong shape: a proxy's hiccup). fetch retries it like a
 			    5xx; when retries run out, the answer is GA_RETRY */
 	/* private */
+	char *moved_to;  /* where a redirect on the API's origin sent it, or NULL: url */
+	int redirects;
 	fetch_decode_fn decode;
 	bool first;      /* queued ahead of the others (a listing page) */
 	uv_work_t work;

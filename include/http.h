@@ -40,6 +40,7 @@ struct http_req {
 	double rl_reset;      /* X-RateLimit-Reset, epoch seconds, 0 when absent */
 	double retry_after;   /* Retry-After in seconds from now (an HTTP date is converted,
 				 one in the past is 0; an unreadable value is 60), -1 when absent */
+	char *location;       /* a 3xx's Location as an absolute URL, or NULL (not followed) */
 	/* private */
 	CURL *easy;
 	struct curl_slist *headers;

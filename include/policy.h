@@ -50,6 +50,10 @@
  * request_timeout). */
 #define POLICY_HTTP_CONNECT_TIMEOUT_MS 10000L
 
+/* Redirects followed for one request, all on the API's origin (curl's default is 30; a
+ * chain longer than a rename or two is a loop). */
+#define POLICY_FETCH_MAX_REDIRECTS 5
+
 /* ---- phase 1: listing (phase1.c, recheck.c) -------------------------------------------- */
 
 /* No workflow run predates GitHub Actions (2018-01-01): the floor of a listing's first

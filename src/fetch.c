@@ -83,6 +83,7 @@ static void req_free(struct fetch_req *r)
 	http_req_release(&r->http);
 	json_decref(r->json);
 	free(r->url);
+	free(r->moved_to);
 	free(r->etag);
 	free(r->post);
 	free(r);
@@ -206,6 +207,37 @@ static void schedule_retry(struct fetch *f, struct fetch_req *r, const char *why
 	enqueue(f, r);
 }
 
+/* A 3xx: asked again at once where it points when that is on the API's origin (a renamed
+ * repository's 301 stays on api.github.com), else the final answer, GA_FATAL, so that the
+ * token never goes to another host. true when r was handled. */
+static bool take_redirect(struct fetch *f, struct fetch_req *r, const struct http_req *hr)
+{
+	const char *to = hr->location;
+	if (hr->status != 301 && hr->status != 302 && hr->status != 303 && hr->status != 307 &&
+	    hr->status != 308)
+		return false;
+	if (!to || (f->origin && !ghapi_same_origin(f->origin, to))) {
+		msg_error("%s redirected to '%s', which is not on %s: not followed, so that the "
+			  "token stays on the API's host; check --api-url", r->url,
+			  to ? to : "(no Location)", f->origin);
+		snprintf(r->http.errbuf, sizeof(r->http.errbuf), "redirected off the API");
+	} else if (r->redirects >= POLICY_FETCH_MAX_REDIRECTS) {
+		msg_error("%s: more than %d redirects; check --api-url", r->url,
+			  POLICY_FETCH_MAX_REDIRECTS);
+		snprintf(r->http.errbuf, sizeof(r->http.errbuf), "too many redirects");
+	} else {
+		r->redirects++;
+		free(r->moved_to);
+		r->moved_to = xstrdup(to);
+		requeue_front(f, r);
+		return true;
+	}
+	r->attempts++;
+	r->answer = GA_FATAL;
+	decide(f, r, FETCH_ANSWERED);
+	return true;
+}
+
 /* Decide what an HTTP answer means: final, or queued again (retry, limit, other token).
  * budget: the one the rate-limit headers describe, or -1. */
 static void take_answer(struct fetch *f, struct fetch_req *r, const struct http_req *hr,
@@ -213,6 +245,8 @@ static void take_answer(struct fetch *f, struct fetch_req *r, const struct http_
 {
 	uint64_t now = time_mono_ms();
 	double now_epoch = time_now();
+	if (take_redirect(f, r, hr))
+		return;
 	r->attempts++;
 	r->answer = (r->resource == FETCH_GRAPHQL ? ghapi_classify_graphql : ghapi_classify)(
 		hr->status, hr->rl_remaining, hr->retry_after >= 0, hr->body.data);
@@ -328,7 +362,7 @@ static void announce_due(struct fetch *f)
  * failed attempt like any other, queued again or final. */
 static bool start(struct fetch *f, struct fetch_req *r, int token, uint64_t now)
 {
-	r->http.url = r->url;
+	r->http.url = r->moved_to ? r->moved_to : r->url;
 	r->http.if_none_match = r->etag;
 	r->http.post = r->post;
 	r->token = token;

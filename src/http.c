@@ -156,7 +156,8 @@ static void clear_outputs(struct http_req *r)
 	free(r->link);
 	free(r->etag);
 	free(r->rl_resource);
-	r->link = r->etag = r->rl_resource = NULL;
+	free(r->location);
+	r->link = r->etag = r->rl_resource = r->location = NULL;
 	r->rl_remaining = -1;
 	r->rl_limit = -1;
 	r->rl_reset = 0;
@@ -262,7 +263,12 @@ static void finish(struct http *h, CURL *easy, CURLcode result)
 	TAILQ_REMOVE(&h->active, r, in_flight);
 	r->result = result;
 	if (result == CURLE_OK) {
+		char *to = NULL;
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r->status);
+		/* Resolved against the request's URL by curl, which does not follow it. */
+		if (r->status >= 300 && r->status < 400 &&
+		    curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &to) == CURLE_OK && to)
+			r->location = xstrdup(to);
 	} else {
 		/* Whatever arrived is not the answer: a body cut short of its Content-Length
 		 * must not pass for a whole one. */
@@ -364,8 +370,6 @@ int http_start(struct http *h, struct http_req *r)
 	if (r->post) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->post);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->post));
-		/* A redirect must not turn the query into a GET elsewhere. */
-		curl_easy_setopt(e, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
 	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, h->user_agent);
@@ -374,10 +378,14 @@ int http_start(struct http *h, struct http_req *r)
 	/* Waiting for a connection that may multiplex pays only where HTTP/2 can be agreed
 	 * (TLS with ALPN); over plain http it would hold a request behind a slow answer. */
 	curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncasecmp(r->url, "https:", 6) == 0 ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
-	/* Never forward the token to another host on a redirect. */
+	/* Redirects are fetch's decision (it follows them only on the API's origin, where the
+	 * token may go): curl reports them in location and never follows one itself. */
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	/* TLS is always verified (these are libcurl's defaults; set so that no build and no
+	 * environment can turn them off). */
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->timeout_ms < POLICY_HTTP_CONNECT_TIMEOUT_MS ? h->timeout_ms
 									      : POLICY_HTTP_CONNECT_TIMEOUT_MS);

@@ -1637,6 +1637,10 @@ class Simulator:
             rate = self._rate_headers(key)
         if fault is not None:
             r = self._fault_reply(fault, rate, lambda: rep.body)
+            if r is not None and fault.get("location_prefix"):
+                # a redirect to the same path and query under another origin (or this one)
+                r.headers.append(("Location", fault["location_prefix"] + path +
+                                  ("?" + raw_q if raw_q else "")))
             if r is not None:
                 return r
         out = Reply(rep.status, rep.body, rate + list(rep.headers), etag=etag, kind=rep.kind)
