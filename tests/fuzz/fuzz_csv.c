@@ -1,0 +1,64 @@
+/* fuzz_csv.c - an existing builds_features.csv as csvstore finds it: open (torn-tail
+ * repair, index), a rewrite through a patch, and a second open. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "csvstore.h"
+#include "fuzz.h"
+
+/* Sets total_jobs of every odd run, as a fold of journaled jobs would. */
+static bool patch(void *ctx, uint32_t repo, int64_t id, struct record *row)
+{
+	(void)ctx, (void)repo;
+	if (id % 2 == 0)
+		return false;
+	record_set(row, COL_TOTAL_JOBS, "3");
+	return true;
+}
+
+/* What open may do to the file: cut a torn tail, or write the header into a file that holds
+ * no more than a beginning of it. */
+static void check_open_result(const uint8_t *data, size_t size, const char *after, size_t len)
+{
+	struct buf header;
+	buf_init(&header, 0);
+	for (int c = 0; c < RECORD_NCOLS; c++)
+		buf_printf(&header, "%s%s", c ? "," : "", record_columns[c].name);
+	buf_appends(&header, "\n");
+	bool cut = len <= size && memcmp(after, data, len) == 0;
+	bool fresh = size <= header.len && memcmp(data, header.data, size) == 0 &&
+		     len == header.len && memcmp(after, header.data, len) == 0;
+	FUZZ_ASSERT(cut || fresh, "open changed the CSV beyond cutting a torn tail");
+	buf_release(&header);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct csvstore cs;
+	struct error err = {0};
+	const char *path = fuzz_write("b.csv", data, size);
+	int rc = csvstore_open(&cs, path, &err);
+	size_t len;
+	char *after = fuzz_slurp(path, &len);
+	FUZZ_ASSERT(after, "the CSV is gone");
+	if (rc != 0) {
+		FUZZ_ASSERT(len == size && memcmp(after, data, size) == 0,
+			    "a CSV open refused was changed");
+		csvstore_close(&cs);
+		free(after);
+		return 0;
+	}
+	check_open_result(data, size, after, len);
+	free(after);
+	size_t runs = cs.index.count;
+	rc = csvstore_rewrite(&cs, patch, NULL, &err);
+	FUZZ_ASSERT(rc == 0, err.msg);
+	csvstore_close(&cs);
+	/* The rewritten file is whole, and holds the same runs. */
+	rc = csvstore_open(&cs, path, &err);
+	FUZZ_ASSERT(rc == 0, err.msg);
+	FUZZ_ASSERT(!cs.repaired, "a rewritten CSV has a torn tail");
+	FUZZ_ASSERT(cs.index.count == runs, "a rewrite changed the runs in the CSV");
+	csvstore_close(&cs);
+	return 0;
+}
