@@ -103,17 +103,39 @@ out:
 	return 0;
 }
 
+/* The header line of a new file. */
+static void header_text(struct buf *b)
+{
+	buf_init(b, 0);
+	for (int c = 0; c < RECORD_NCOLS; c++) {
+		if (c)
+			buf_append(b, ",", 1);
+		buf_appends(b, record_columns[c].name);
+	}
+	buf_append(b, "\n", 1);
+}
+
+/* Whether a file without a single whole line is the beginning of our header: a new file's
+ * header cut by a crash, which open may complete. Anything else is not ours to cut. */
+static bool is_torn_header(int fd, off_t size)
+{
+	struct buf want;
+	char *got;
+	bool torn;
+	header_text(&want);
+	got = xmalloc(want.len);
+	torn = size < (off_t)want.len && pread(fd, got, (size_t)size, 0) == (ssize_t)size &&
+	       memcmp(got, want.data, (size_t)size) == 0;
+	free(got);
+	buf_release(&want);
+	return torn;
+}
+
 static int write_header(struct csvstore *cs, struct error *err)
 {
 	struct buf b;
 	int rc = 0;
-	buf_init(&b, 0);
-	for (int c = 0; c < RECORD_NCOLS; c++) {
-		if (c)
-			buf_append(&b, ",", 1);
-		buf_appends(&b, record_columns[c].name);
-	}
-	buf_append(&b, "\n", 1);
+	header_text(&b);
 	if (write_all(cs->fd, b.data, b.len) != 0 || fsync(cs->fd) != 0) {
 		rc = error_set(err, -errno, "cannot write '%s': %s", cs->path, strerror(errno));
 		(void)!ftruncate(cs->fd, 0);
@@ -198,6 +220,9 @@ int csvstore_open(struct csvstore *cs, const char *path, struct error *err)
 				 lc.rows + 2);
 	if (rc)
 		return rc;
+	if (boundary == 0 && !is_torn_header(cs->fd, cs->size))
+		return error_set(err, -EINVAL, "'%s' holds no whole line: it is not a CSV written by "
+				 "ghaminer", path);
 	if (boundary < cs->size) {
 		msg_warn("'%s' ends with a torn row (%lld bytes, from an interrupted write): "
 			 "removed; its run will be fetched again",

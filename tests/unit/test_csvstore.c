@@ -118,6 +118,17 @@ static void test_foreign_file_refused(void)
 	CHECK_STR(text, "name,age\nbob,3\n"); /* untouched */
 	free(text);
 	free(want);
+	/* A file without a whole line that is not the start of our header (found by
+	 * tests/fuzz/fuzz_csv.c): not a torn header to cut, but someone else's file. */
+	check_spit(path, "notes without a newline");
+	want = xasprintf("'%s' holds no whole line: it is not a CSV written by ghaminer", path);
+	CHECK_INT(csvstore_open(&cs, path, &err), -EINVAL);
+	CHECK_STR(err.msg, want);
+	csvstore_close(&cs);
+	text = check_slurp(path);
+	CHECK_STR(text, "notes without a newline"); /* untouched */
+	free(text);
+	free(want);
 	/* A damaged file: a row of the wrong width, and text that is not CSV. */
 	check_spit(path, HEADER "o/r,1,,CI,completed,,,,,,,,,,,\no/r,2\n");
 	want = xasprintf("'%s' row 3 has 2 fields, the header has 16: the file is damaged", path);
