@@ -220,9 +220,11 @@ int csvstore_open(struct csvstore *cs, const char *path, struct error *err)
 				 lc.rows + 2);
 	if (rc)
 		return rc;
-	if (boundary == 0 && !is_torn_header(cs->fd, cs->size))
-		return error_set(err, -EINVAL, "'%s' holds no whole line: it is not a CSV written by "
-				 "ghaminer", path);
+	/* No header row (no whole line, or only blank ones): ours only when what is there is
+	 * the beginning of the header a crash cut short. */
+	if (!cs->header && !(boundary == 0 && is_torn_header(cs->fd, cs->size)))
+		return error_set(err, -EINVAL, "'%s' has no header line: it is not a CSV written "
+				 "by ghaminer", path);
 	if (boundary < cs->size) {
 		msg_warn("'%s' ends with a torn row (%lld bytes, from an interrupted write): "
 			 "removed; its run will be fetched again",

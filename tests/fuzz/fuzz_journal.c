@@ -22,9 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct journal j;
 	struct error err = {0};
-	const char *csv = fuzz_path("b.csv");
-	char *jpath = NULL;
+	char *jpath = NULL, *csv;
 	fuzz_write("b.csv.journal", data, size);
+	csv = strdup(fuzz_path("b.csv")); /* fuzz_path's buffer is reused */
 	int rc = journal_open(&j, csv, &err);
 	FUZZ_ASSERT(rc == 0, err.msg);
 	jpath = strdup(j.path);
@@ -42,5 +42,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	journal_close(&j);
 	free(after);
 	free(jpath);
+	free(csv);
 	return 0;
 }

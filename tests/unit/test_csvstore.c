@@ -118,16 +118,20 @@ static void test_foreign_file_refused(void)
 	CHECK_STR(text, "name,age\nbob,3\n"); /* untouched */
 	free(text);
 	free(want);
-	/* A file without a whole line that is not the start of our header (found by
-	 * tests/fuzz/fuzz_csv.c): not a torn header to cut, but someone else's file. */
-	check_spit(path, "notes without a newline");
-	want = xasprintf("'%s' holds no whole line: it is not a CSV written by ghaminer", path);
-	CHECK_INT(csvstore_open(&cs, path, &err), -EINVAL);
-	CHECK_STR(err.msg, want);
-	csvstore_close(&cs);
-	text = check_slurp(path);
-	CHECK_STR(text, "notes without a newline"); /* untouched */
-	free(text);
+	/* No header row (found by tests/fuzz/fuzz_csv.c): a line without its newline that is
+	 * not the start of our header is someone else's file, not a torn header to cut; blank
+	 * lines are no header either (they left a store of 0 columns, appending empty rows). */
+	static const char *const headless[] = {"notes without a newline", "\n", "\n\r\n\nrepo,id"};
+	want = xasprintf("'%s' has no header line: it is not a CSV written by ghaminer", path);
+	for (size_t k = 0; k < sizeof(headless) / sizeof(*headless); k++) {
+		check_spit(path, headless[k]);
+		CHECK_INT(csvstore_open(&cs, path, &err), -EINVAL);
+		CHECK_STR(err.msg, want);
+		csvstore_close(&cs);
+		text = check_slurp(path);
+		CHECK_STR(text, headless[k]); /* untouched */
+		free(text);
+	}
 	free(want);
 	/* A damaged file: a row of the wrong width, and text that is not CSV. */
 	check_spit(path, HEADER "o/r,1,,CI,completed,,,,,,,,,,,\no/r,2\n");
