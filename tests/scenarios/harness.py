@@ -106,8 +106,13 @@ def check_miner_stderr(stderr, cmd):
 # Simulator
 # --------------------------------------------------------------------------------------
 
+LIVE_SIMS = []  # the simulators running now: assert_token_never_leaks scans their header logs
+
+
 class Sim:
-    """`with Sim({...}) as sim:` starts ghsim.py on an ephemeral port in a temp dir."""
+    """`with Sim({...}) as sim:` starts ghsim.py on an ephemeral port in a temp dir. Its
+    header log (every request received, headers and body) is scanned for tokens by
+    assert_token_never_leaks."""
 
     def __init__(self, scenario=None, start_timeout=15):
         self.scenario = scenario or {}
@@ -125,9 +130,11 @@ class Sim:
             json.dump(self.scenario, f)
         pfile = os.path.join(d, "port")
         self.log_path = os.path.join(d, "requests.jsonl")
+        self.header_log_path = os.path.join(d, "received.jsonl")
         self._err = open(os.path.join(d, "ghsim.stderr"), "w+")
         self.proc = subprocess.Popen(
-            [sys.executable, GHSIM, "--scenario", spath, "--port-file", pfile, "--log", self.log_path],
+            [sys.executable, GHSIM, "--scenario", spath, "--port-file", pfile, "--log", self.log_path,
+             "--header-log", self.header_log_path],
             stdout=subprocess.DEVNULL, stderr=self._err, cwd=d)
         deadline = time.monotonic() + self.start_timeout
         while not os.path.exists(pfile):
@@ -141,9 +148,12 @@ class Sim:
         with open(pfile) as f:
             self.port = int(f.read().strip())
         self.url = "http://127.0.0.1:%d" % self.port
+        LIVE_SIMS.append(self)
         return self
 
     def __exit__(self, et, ev, tb):
+        if self in LIVE_SIMS:
+            LIVE_SIMS.remove(self)
         self.stop()
         self._err.seek(0)
         err = self._err.read()
@@ -525,11 +535,34 @@ def assert_no_secret_in_dir(secret, d):
                 check(secret.encode() not in f.read(), "the token appears in file %s" % name)
 
 
+def assert_token_only_in_authorization(tokens, path):
+    """Every request a simulator received (its --header-log at path) holds none of tokens
+    except as the value of an Authorization header: not in the target (path, query), not
+    in another header, not in the body."""
+    if isinstance(tokens, str):
+        tokens = [tokens]
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not any(t in line for t in tokens):
+                continue  # the common case, without parsing
+            e = json.loads(line)
+            where = "request %d (%s %s)" % (n, e["method"], e["target"][:80])
+            for t in tokens:
+                check(t not in e["target"], "the token was sent in the request target of %s" % where)
+                check(t not in e["body"], "the token was sent in the body of %s" % where)
+                for name, value in e["headers"]:
+                    check(name.lower() == "authorization" or t not in value,
+                          "the token was sent in header %s of %s" % (name, where))
+
+
 def assert_token_never_leaks(tokens, res, d, csv_name="builds_features.csv", files=True):
     """None of tokens (a string or a list) appears in the run's stdout, its stderr, the CSV,
-    the state file (<csv>.state), the journal (<csv>.journal), or any other file in d.
-    files=True: the CSV, the state file and the journal must exist (a run that got as far
-    as writing them); files=False: those that exist are checked."""
+    the state file (<csv>.state), the journal (<csv>.journal), or any other file in d, nor
+    anywhere but in an Authorization header in the requests every running simulator received
+    (their header logs). files=True: the CSV, the state file and the journal must exist (a
+    run that got as far as writing them); files=False: those that exist are checked."""
     if isinstance(tokens, str):
         tokens = [tokens]
     base = os.path.join(d, csv_name)
@@ -546,6 +579,8 @@ def assert_token_never_leaks(tokens, res, d, csv_name="builds_features.csv", fil
                 with open(path, "rb") as f:
                     check(t.encode() not in f.read(), "the token appears in %s (%s)" % (what, path))
         assert_no_secret_in_dir(t, d)
+    for sim in LIVE_SIMS:
+        assert_token_only_in_authorization(tokens, sim.header_log_path)
 
 
 def api_log(log, kind=None):
