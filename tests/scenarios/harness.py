@@ -92,9 +92,24 @@ STDERR_FATAL = [
 ]
 
 
+def known_tokens():
+    """The tokens the scenarios hand out: TOKEN and those of every running simulator."""
+    out = {TOKEN}
+    for sim in LIVE_SIMS:
+        out.update(sim.tokens())
+    return out
+
+
+def check_no_known_token(text, where, cmd):
+    for t in known_tokens():
+        check(t not in text, "a token appears on ghaminer's %s (%s)" % (where, " ".join(cmd)))
+
+
 def check_miner_stderr(stderr, cmd):
-    """Fails when a ghaminer run's stderr holds a sanitizer report or says the event loop
-    closed with handles still open. Called wherever the harness collects a run's stderr."""
+    """Fails when a ghaminer run's stderr holds a sanitizer report, says the event loop
+    closed with handles still open, or shows a token a simulator accepts. Called wherever
+    the harness collects a run's stderr."""
+    check_no_known_token(stderr, "stderr", cmd)
     for needle, what in STDERR_FATAL:
         at = stderr.find(needle)
         if at >= 0:
@@ -151,10 +166,21 @@ class Sim:
         LIVE_SIMS.append(self)
         return self
 
+    def tokens(self):
+        """The tokens this simulator accepts (its scenario's, or the default)."""
+        return [t if isinstance(t, str) else t["token"] for t in self.scenario.get("tokens", [TOKEN])]
+
     def __exit__(self, et, ev, tb):
         if self in LIVE_SIMS:
             LIVE_SIMS.remove(self)
         self.stop()
+        leak = None
+        if et is None:
+            # every scenario: no request carried a token anywhere but in Authorization
+            try:
+                assert_token_only_in_authorization(self.tokens() + [TOKEN], self.header_log_path)
+            except ScenarioFailure as e:
+                leak = e
         self._err.seek(0)
         err = self._err.read()
         self._err.close()
@@ -163,6 +189,8 @@ class Sim:
             if et is None:
                 fail("the simulator raised an exception:\n" + err[-4000:])
             print("--- ghsim stderr ---\n" + err[-4000:], flush=True)
+        if leak is not None:
+            raise leak
         return False
 
     def stop(self):
@@ -240,6 +268,7 @@ class MinerResult:
         self.args, self.code, self.stdout, self.stderr, self.elapsed = args, code, stdout, stderr, elapsed
         self.ndjson = []
         check_miner_stderr(stderr, args)
+        check_no_known_token(stdout, "stdout", args)
         if stdout and not stdout.endswith("\n"):
             fail("stdout does not end with a newline (last line %r)\n%s" % (stdout[-200:], self.describe()))
         for n, line in enumerate(stdout.split("\n"), 1):
@@ -553,7 +582,10 @@ def assert_token_only_in_authorization(tokens, path):
             if not any(t in line for t in tokens):
                 continue  # the common case, without parsing
             e = json.loads(line)
-            where = "request %d (%s %s)" % (n, e["method"], e["target"][:80])
+            target = e["target"]
+            for t in tokens:
+                target = target.replace(t, "<token>")
+            where = "request %d (%s %s)" % (n, e["method"], target[:100])
             for t in tokens:
                 check(t not in e["target"], "the token was sent in the request target of %s" % where)
                 check(t not in e["body"], "the token was sent in the body of %s" % where)
