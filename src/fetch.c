@@ -140,15 +140,6 @@ static void decode_body(uv_work_t *w)
 
 static void schedule_retry(struct fetch *f, struct fetch_req *r, const char *why);
 
-/* A web page (a proxy's, or a site that is not the API) rather than JSON. */
-static bool body_is_html(const struct buf *b)
-{
-	size_t i = 0;
-	while (i < b->len && b->data[i] && strchr(" \t\r\n", b->data[i]))
-		i++;
-	return i < b->len && b->data[i] == '<';
-}
-
 /* A 2xx body that is not what was asked for is transient like a 5xx: retried within the
  * same bound, then final as GA_RETRY. */
 static void retry_malformed(struct fetch *f, struct fetch_req *r)
@@ -157,13 +148,10 @@ static void retry_malformed(struct fetch *f, struct fetch_req *r)
 	json_decref(r->json);
 	r->json = NULL;
 	r->answer = GA_RETRY;
-	if (body_is_html(&r->http.body))
-		snprintf(r->http.errbuf, sizeof(r->http.errbuf), "malformed answer (HTTP %ld): an "
-			 "HTML page, not JSON; if it persists, check that --api-url is the API "
-			 "(https://api.github.com, or https://HOST/api/v3)", r->http.status);
-	else
-		snprintf(r->http.errbuf, sizeof(r->http.errbuf), "malformed answer (HTTP %ld)",
-			 r->http.status);
+	snprintf(r->http.errbuf, sizeof(r->http.errbuf), "malformed answer (HTTP %ld)%s",
+		 r->http.status, ghapi_is_html(r->http.body.data, r->http.body.len) ? ": an HTML "
+		 "page, not JSON; if it persists, check that --api-url is the API "
+		 "(https://api.github.com, or https://HOST/api/v3)" : "");
 	if (r->attempts > f->max_retries) {
 		decide(f, r, FETCH_ANSWERED);
 		return;

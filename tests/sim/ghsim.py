@@ -1074,7 +1074,11 @@ class Simulator:
         self.lock = threading.Lock()
         self.port = 0
         self.log_file = open(log_path, "a", encoding="utf-8") if log_path else None
-        self.header_log = open(header_log_path, "a", encoding="utf-8") if header_log_path else None
+        # line-buffered, under a lock of its own: a line per request, never held up by the
+        # simulator's lock (nor holding it)
+        self.header_log = (open(header_log_path, "a", encoding="utf-8", buffering=1)
+                           if header_log_path else None)
+        self.header_log_lock = threading.Lock()
         self.configure(scenario, initial=True)
         self.seq = 0
         self.buckets = {}              # primary budgets: key → _Bucket (see _bucket_key)
@@ -1819,9 +1823,8 @@ class Simulator:
             return
         line = json.dumps({"method": method, "target": target, "headers": items,
                            "body": body.decode("iso-8859-1")}, ensure_ascii=False)
-        with self.lock:
+        with self.header_log_lock:
             self.header_log.write(line + "\n")
-            self.header_log.flush()
 
     def finish(self, entry, status, kind):
         entry["status"] = status
