@@ -12,7 +12,7 @@ received: the token may appear only in Authorization headers.
 
 Row keys (cases.json documents them in "keys"): id, what, args, token, env, files, before,
 edit, csv_path, user, sim, sim_extra, expect{code, message, absent, csv_unchanged, csv,
-symlink_kept, max_seconds, timeout}.
+symlink_kept, requests_to, max_seconds, timeout}.
 Placeholders in args, env, files and token: {api} (the server's URL), {dir} (the working
 folder), {secret} (the row's token).
 """
@@ -249,6 +249,9 @@ def run_row(row, table):
                 "absent" if after is None else "%s bytes" % len(after)))
         if "csv" in exp:
             check_csv(res, d, csv_path, exp["csv"], server, table)
+        for path, n in exp.get("requests_to", {}).items():
+            got = sum(1 for e in server.log() if e["path"].lower() == path.lower())
+            check(got == n, "%d requests to %s, expected %d" % (got, path, n))
         if "symlink_kept" in exp:
             check(os.path.islink(csv_path) and os.readlink(csv_path) == exp["symlink_kept"],
                   "the CSV is no longer a symlink to %s" % exp["symlink_kept"])
