@@ -77,6 +77,10 @@ bool ghapi_graphql_rate_limited(const char *body);
 enum ghapi_answer ghapi_classify_graphql(long status, long remaining, int has_retry_after,
 					 const char *body);
 
+/* Whether a body is a web page (a proxy's error page, or a site that is not the API)
+ * rather than JSON: its first character after blanks is '<'. */
+bool ghapi_is_html(const char *body, size_t len);
+
 /* The "message" of a GitHub error body, or NULL. Caller frees. */
 char *ghapi_error_message(const char *body);
 

@@ -15,6 +15,9 @@ struct cli;
 int tokens_collect(struct settings *s, const struct cli *c);
 /* Add the tokens of a file, one per line. Returns 0, -EINVAL or a negative errno. */
 int tokens_read_file(struct settings *s, const char *path);
+/* The first token variable that is set but holds nothing (blanks, commas), or NULL: what
+ * to name when no token was found. */
+const char *tokens_blank_env(void);
 /* Wipe and free s->tokens. */
 void tokens_release(struct settings *s);
 

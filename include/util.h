@@ -29,6 +29,10 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_appends(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Whether s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or code points
+ * past U+10FFFF). */
+bool utf8_valid(const char *s, size_t n);
+
 /* ISO 8601 as GitHub writes it: "2024-01-01T10:00:00Z", with ".000" millis and
  * "+10:00"/"-07:00" offsets. Returns seconds since the epoch (UTC) in *out, or -1. */
 int time_parse_iso(const char *s, double *out);

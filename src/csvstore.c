@@ -66,6 +66,23 @@ static int set_header(struct load_ctx *lc, struct row *row)
 	return 0;
 }
 
+/* ghaminer writes UTF-8: other bytes are another program's (a spreadsheet saving in its
+ * own encoding) or damage, and copying them on would leave a file no reader trusts. */
+static int check_utf8(struct load_ctx *lc, const struct row *row)
+{
+	const struct csvstore *cs = lc->cs;
+	for (size_t i = 0; i < row->n; i++) {
+		if (utf8_valid(row->f[i], strlen(row->f[i])))
+			continue;
+		return error_set(lc->err, -EINVAL,
+				 "'%s' row %" PRId64 " (%s%s) is not valid UTF-8: the file was saved "
+				 "by another program in another encoding, or is damaged", cs->path,
+				 cs->header ? lc->rows + 2 : 1, cs->header ? "column " : "the header",
+				 cs->header && i < cs->ncols ? cs->header[i] : "");
+	}
+	return 0;
+}
+
 static int load_row(void *ctx, struct row *row)
 {
 	struct load_ctx *lc = ctx;
@@ -73,6 +90,9 @@ static int load_row(void *ctx, struct row *row)
 	struct record rec = {0};
 	char *end;
 	bool added;
+	int rc;
+	if ((rc = check_utf8(lc, row)) != 0)
+		return rc;
 	if (!cs->header)
 		return set_header(lc, row);
 	lc->rows++;
@@ -95,8 +115,9 @@ static int load_row(void *ctx, struct row *row)
 	}
 	uint64_t *flags = runindex_put(&cs->index, (uint32_t)lc->last_repo, id, &added);
 	if (!added)
-		msg_warn("'%s' row %" PRId64 ": run %" PRId64 " of %s appears twice", cs->path,
-			 lc->rows + 1, id, repo);
+		msg_warn("'%s' row %" PRId64 ": run %" PRId64 " of %s appears twice (both rows "
+			 "kept, the later one counts); delete one so that each run has one row",
+			 cs->path, lc->rows + 1, id, repo);
 	*flags = csvstore_row_flags(&rec);
 out:
 	record_release(&rec);
@@ -163,9 +184,12 @@ static int take_lock(struct csvstore *cs, struct error *err)
 	char *lockpath = xasprintf("%s.lock", cs->path);
 	int rc = 0;
 	cs->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (cs->lock_fd < 0) {
-		rc = error_set(err, -errno, "cannot create lock file '%s': %s", lockpath,
-			       strerror(errno));
+	if (cs->lock_fd < 0 && errno == ENOENT) {
+		rc = error_set(err, -errno, "cannot write '%s': its folder does not exist; create "
+			       "it first", cs->path);
+	} else if (cs->lock_fd < 0) {
+		rc = error_set(err, -errno, "cannot write '%s': cannot create its lock file '%s': %s",
+			       cs->path, lockpath, strerror(errno));
 	} else if (flock(cs->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno == EWOULDBLOCK) {
 			char pid[32] = "";
@@ -190,6 +214,28 @@ static int take_lock(struct csvstore *cs, struct error *err)
 	return rc;
 }
 
+/* A CSV reached through a symbolic link is the file it leads to: appended to, locked and
+ * replaced (by the rewrite's rename) there, not beside the link, which the rename would
+ * otherwise turn into a copy. NULL after err when the link leads nowhere. */
+static char *resolve_link(const char *path, struct error *err)
+{
+	struct stat st;
+	char *real;
+	int fd;
+	if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode))
+		return xstrdup(path);
+	real = realpath(path, NULL);
+	if (!real && errno == ENOENT && (fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) >= 0) {
+		/* A link to a file still to be written: create it where the link leads. */
+		close(fd);
+		real = realpath(path, NULL);
+	}
+	if (!real)
+		error_set(err, -errno, "'%s' is a symbolic link that leads nowhere (%s): fix or "
+			  "remove the link", path, strerror(errno));
+	return real;
+}
+
 int csvstore_open(struct csvstore *cs, const char *path, struct error *err)
 {
 	struct stat st;
@@ -197,9 +243,12 @@ int csvstore_open(struct csvstore *cs, const char *path, struct error *err)
 	off_t boundary;
 	int rc, read_errno = 0;
 	memset(cs, 0, sizeof(*cs));
-	cs->path = xstrdup(path);
 	cs->fd = -1;
 	runindex_init(&cs->index);
+	cs->path = resolve_link(path, err);
+	if (!cs->path)
+		return err->code;
+	path = cs->path;
 	rc = take_lock(cs, err);
 	if (rc)
 		return rc;

@@ -148,8 +148,10 @@ static void retry_malformed(struct fetch *f, struct fetch_req *r)
 	json_decref(r->json);
 	r->json = NULL;
 	r->answer = GA_RETRY;
-	snprintf(r->http.errbuf, sizeof(r->http.errbuf), "malformed answer (HTTP %ld)",
-		 r->http.status);
+	snprintf(r->http.errbuf, sizeof(r->http.errbuf), "malformed answer (HTTP %ld)%s",
+		 r->http.status, ghapi_is_html(r->http.body.data, r->http.body.len) ? ": an HTML "
+		 "page, not JSON; if it persists, check that --api-url is the API "
+		 "(https://api.github.com, or https://HOST/api/v3)" : "");
 	if (r->attempts > f->max_retries) {
 		decide(f, r, FETCH_ANSWERED);
 		return;

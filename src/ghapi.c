@@ -399,6 +399,14 @@ enum ghapi_answer ghapi_classify(long status, long remaining, int has_retry_afte
 	return GA_FATAL;
 }
 
+bool ghapi_is_html(const char *body, size_t len)
+{
+	size_t i = 0;
+	while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+		i++;
+	return i < len && body[i] == '<';
+}
+
 bool ghapi_graphql_rate_limited(const char *body)
 {
 	json_t *j, *e;

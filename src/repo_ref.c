@@ -26,6 +26,13 @@ static bool valid_name(const char *p, size_t len)
 	return true;
 }
 
+/* GitHub's account names: letters, digits, hyphens (underscores for managed users), at
+ * most 39, not starting with a hyphen, which a command line would also take for an option. */
+static bool valid_owner(const char *p, size_t len)
+{
+	return valid_name(p, len) && len <= 39 && p[0] != '-' && !memchr(p, '.', len);
+}
+
 /* host or host:port */
 static bool valid_host(const char *p, size_t len)
 {
@@ -103,7 +110,7 @@ static int repo_parse(const char *url, struct repo_ref *out, const char **host, 
 	}
 	if (seglen[1] > 4 && strncmp(seg[1] + seglen[1] - 4, ".git", 4) == 0)
 		seglen[1] -= 4;
-	if (!valid_name(seg[0], seglen[0]) || !valid_name(seg[1], seglen[1]))
+	if (!valid_owner(seg[0], seglen[0]) || !valid_name(seg[1], seglen[1]) || seglen[1] > 100)
 		return -1;
 	out->owner = xstrndup(seg[0], seglen[0]);
 	out->name = xstrndup(seg[1], seglen[1]);

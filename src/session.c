@@ -166,8 +166,10 @@ bool session_request_failed(struct session *m, struct fetch_req *fr, const char 
 		session_fail(m, SF_AUTH, "authentication failed (401)");
 		break;
 	case GA_NOT_FOUND:
-		msg_error("repository '%s' not found, or not visible with this token: check the URL "
-			  "and the token's access", name);
+		/* GitHub answers 404, not 403, for a private repository the token cannot see. */
+		msg_error("repository '%s' not found, or private and not visible with this token: "
+			  "check the URL, and that the token can read it (classic token: repo scope; "
+			  "fine-grained: Actions: read on it)", name);
 		session_error(m, "repository '%s' not found", name);
 		session_fail(m, SF_NOT_FOUND, "no such repository, or the token cannot see it");
 		break;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 #include "config.h"
@@ -591,6 +592,21 @@ static const char *origin(const struct cli *c, const struct setting_def *d, char
 	return buf;
 }
 
+/* A start date after today selects nothing yet: legal (a watch may wait for it), but
+ * more likely a typo. */
+static void warn_future(const struct settings *s, const struct cli *c)
+{
+	char today[16], from[SHOWN_SIZE];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (!s->from_date || !gmtime_r(&now, &tm) || !strftime(today, sizeof(today), "%Y-%m-%d", &tm))
+		return;
+	if (strcmp(s->from_date, today) > 0)
+		msg_warn("%s %s is in the future (today is %s, UTC): no run matches yet",
+			 origin(c, setting_at(F(from_date)), from, sizeof(from)), s->from_date, today);
+}
+
 /* Checks across settings, once every source is merged. */
 static int check_merged(const struct settings *s, const struct cli *c)
 {
@@ -603,9 +619,15 @@ static int check_merged(const struct settings *s, const struct cli *c)
 		return -EINVAL;
 	}
 	if (!s->ntokens) {
-		msg_error("no GitHub token: set GITHUB_TOKEN (or pass -t TOKEN)");
+		const char *blank = tokens_blank_env();
+		if (blank)
+			msg_error("no GitHub token: %s is set but empty; set it to your token (or "
+				  "pass -t TOKEN)", blank);
+		else
+			msg_error("no GitHub token: set GITHUB_TOKEN (or pass -t TOKEN)");
 		return -EINVAL;
 	}
+	warn_future(s, c);
 	return 0;
 }
 
@@ -617,9 +639,12 @@ static int check_api_url(const struct settings *s, const char *other_host)
 			  "(plain http:// is for a server on this machine only)", s->api_url);
 		return -EINVAL;
 	}
-	if (other_host && !strcmp(s->api_url, setting_at(F(api_url))->def))
-		msg_warn("repositories on '%s' are read through %s; for GitHub Enterprise pass "
-			 "--api-url https://%s/api/v3", other_host, s->api_url, other_host);
+	/* github.com's API would mine a namesake of the repository, not the repository. */
+	if (other_host && !strcmp(s->api_url, setting_at(F(api_url))->def)) {
+		msg_error("a repository on '%s' cannot be read through %s: for GitHub Enterprise "
+			  "pass --api-url https://%s/api/v3", other_host, s->api_url, other_host);
+		return -EINVAL;
+	}
 	return 0;
 }
 

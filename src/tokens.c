@@ -159,6 +159,18 @@ int tokens_collect(struct settings *s, const struct cli *c)
 	return 0;
 }
 
+const char *tokens_blank_env(void)
+{
+	for (size_t i = 0; i < settings_count; i++) {
+		const struct setting_def *d = &settings_table[i];
+		const char *v = is_env_token_row(d) ? getenv(d->env) : NULL;
+
+		if (v && !v[strspn(v, " \t\r\n,")])
+			return d->env;
+	}
+	return NULL;
+}
+
 static int tokens_file_line(void *ctx, const char *path, unsigned lineno, char *text)
 {
 	const char *problem;

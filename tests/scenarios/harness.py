@@ -92,9 +92,24 @@ STDERR_FATAL = [
 ]
 
 
+def known_tokens():
+    """The tokens the scenarios hand out: TOKEN and those of every running simulator."""
+    out = {TOKEN}
+    for sim in LIVE_SIMS:
+        out.update(sim.tokens())
+    return out
+
+
+def check_no_known_token(text, where, cmd):
+    for t in known_tokens():
+        check(t not in text, "a token appears on ghaminer's %s (%s)" % (where, " ".join(cmd)))
+
+
 def check_miner_stderr(stderr, cmd):
-    """Fails when a ghaminer run's stderr holds a sanitizer report or says the event loop
-    closed with handles still open. Called wherever the harness collects a run's stderr."""
+    """Fails when a ghaminer run's stderr holds a sanitizer report, says the event loop
+    closed with handles still open, or shows a token a simulator accepts. Called wherever
+    the harness collects a run's stderr."""
+    check_no_known_token(stderr, "stderr", cmd)
     for needle, what in STDERR_FATAL:
         at = stderr.find(needle)
         if at >= 0:
@@ -106,8 +121,13 @@ def check_miner_stderr(stderr, cmd):
 # Simulator
 # --------------------------------------------------------------------------------------
 
+LIVE_SIMS = []  # the simulators running now: assert_token_never_leaks scans their header logs
+
+
 class Sim:
-    """`with Sim({...}) as sim:` starts ghsim.py on an ephemeral port in a temp dir."""
+    """`with Sim({...}) as sim:` starts ghsim.py on an ephemeral port in a temp dir. Its
+    header log (every request received, headers and body) is scanned for tokens by
+    assert_token_never_leaks."""
 
     def __init__(self, scenario=None, start_timeout=15):
         self.scenario = scenario or {}
@@ -125,9 +145,11 @@ class Sim:
             json.dump(self.scenario, f)
         pfile = os.path.join(d, "port")
         self.log_path = os.path.join(d, "requests.jsonl")
+        self.header_log_path = os.path.join(d, "received.jsonl")
         self._err = open(os.path.join(d, "ghsim.stderr"), "w+")
         self.proc = subprocess.Popen(
-            [sys.executable, GHSIM, "--scenario", spath, "--port-file", pfile, "--log", self.log_path],
+            [sys.executable, GHSIM, "--scenario", spath, "--port-file", pfile, "--log", self.log_path,
+             "--header-log", self.header_log_path],
             stdout=subprocess.DEVNULL, stderr=self._err, cwd=d)
         deadline = time.monotonic() + self.start_timeout
         while not os.path.exists(pfile):
@@ -141,10 +163,24 @@ class Sim:
         with open(pfile) as f:
             self.port = int(f.read().strip())
         self.url = "http://127.0.0.1:%d" % self.port
+        LIVE_SIMS.append(self)
         return self
 
+    def tokens(self):
+        """The tokens this simulator accepts (its scenario's, or the default)."""
+        return [t if isinstance(t, str) else t["token"] for t in self.scenario.get("tokens", [TOKEN])]
+
     def __exit__(self, et, ev, tb):
+        if self in LIVE_SIMS:
+            LIVE_SIMS.remove(self)
         self.stop()
+        leak = None
+        if et is None:
+            # every scenario: no request carried a token anywhere but in Authorization
+            try:
+                assert_token_only_in_authorization(self.tokens() + [TOKEN], self.header_log_path)
+            except ScenarioFailure as e:
+                leak = e
         self._err.seek(0)
         err = self._err.read()
         self._err.close()
@@ -153,6 +189,8 @@ class Sim:
             if et is None:
                 fail("the simulator raised an exception:\n" + err[-4000:])
             print("--- ghsim stderr ---\n" + err[-4000:], flush=True)
+        if leak is not None:
+            raise leak
         return False
 
     def stop(self):
@@ -230,6 +268,7 @@ class MinerResult:
         self.args, self.code, self.stdout, self.stderr, self.elapsed = args, code, stdout, stderr, elapsed
         self.ndjson = []
         check_miner_stderr(stderr, args)
+        check_no_known_token(stdout, "stdout", args)
         if stdout and not stdout.endswith("\n"):
             fail("stdout does not end with a newline (last line %r)\n%s" % (stdout[-200:], self.describe()))
         for n, line in enumerate(stdout.split("\n"), 1):
@@ -518,18 +557,50 @@ def assert_no_secret(secret, *texts, where=""):
         check(secret not in t, "the token appears in %s" % (where or "the output"))
 
 
-def assert_no_secret_in_dir(secret, d):
+def assert_no_secret_in_dir(secret, d, inputs=()):
+    """No file under d holds secret, except the paths in inputs (files the test wrote)."""
+    skip = {os.path.abspath(p) for p in inputs}
     for root, _, files in os.walk(d):
         for name in files:
-            with open(os.path.join(root, name), "rb") as f:
+            path = os.path.join(root, name)
+            if os.path.abspath(path) in skip or not os.path.isfile(path):
+                continue
+            with open(path, "rb") as f:
                 check(secret.encode() not in f.read(), "the token appears in file %s" % name)
 
 
-def assert_token_never_leaks(tokens, res, d, csv_name="builds_features.csv", files=True):
+def assert_token_only_in_authorization(tokens, path):
+    """Every request a simulator received (its --header-log at path) holds none of tokens
+    except as the value of an Authorization header: not in the target (path, query), not
+    in another header, not in the body."""
+    if isinstance(tokens, str):
+        tokens = [tokens]
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not any(t in line for t in tokens):
+                continue  # the common case, without parsing
+            e = json.loads(line)
+            target = e["target"]
+            for t in tokens:
+                target = target.replace(t, "<token>")
+            where = "request %d (%s %s)" % (n, e["method"], target[:100])
+            for t in tokens:
+                check(t not in e["target"], "the token was sent in the request target of %s" % where)
+                check(t not in e["body"], "the token was sent in the body of %s" % where)
+                for name, value in e["headers"]:
+                    check(name.lower() == "authorization" or t not in value,
+                          "the token was sent in header %s of %s" % (name, where))
+
+
+def assert_token_never_leaks(tokens, res, d, csv_name="builds_features.csv", files=True, inputs=()):
     """None of tokens (a string or a list) appears in the run's stdout, its stderr, the CSV,
-    the state file (<csv>.state), the journal (<csv>.journal), or any other file in d.
-    files=True: the CSV, the state file and the journal must exist (a run that got as far
-    as writing them); files=False: those that exist are checked."""
+    the state file (<csv>.state), the journal (<csv>.journal), or any other file in d, nor
+    anywhere but in an Authorization header in the requests every running simulator received
+    (their header logs). files=True: the CSV, the state file and the journal must exist (a
+    run that got as far as writing them); files=False: those that exist are checked.
+    inputs: files the test wrote itself (a config.yaml holding a token), not scanned."""
     if isinstance(tokens, str):
         tokens = [tokens]
     base = os.path.join(d, csv_name)
@@ -542,10 +613,12 @@ def assert_token_never_leaks(tokens, res, d, csv_name="builds_features.csv", fil
         assert_no_secret(t, res.stdout, where="stdout")
         assert_no_secret(t, res.stderr, where="stderr")
         for what, path in named:
-            if os.path.exists(path):
+            if os.path.isfile(path):
                 with open(path, "rb") as f:
                     check(t.encode() not in f.read(), "the token appears in %s (%s)" % (what, path))
-        assert_no_secret_in_dir(t, d)
+        assert_no_secret_in_dir(t, d, inputs)
+    for sim in LIVE_SIMS:
+        assert_token_only_in_authorization(tokens, sim.header_log_path)
 
 
 def api_log(log, kind=None):

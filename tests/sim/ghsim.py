@@ -8,6 +8,7 @@ in ../shared/fixtures from the project root (see SHAPES.md there) and are a pure
 of the scenario, so two runs of the same scenario serve byte-identical data.
 
     python3 ghsim.py --scenario FILE.json --port-file PATH [--port 0] [--log PATH]
+                     [--header-log PATH]
     python3 ghsim.py --scenario-json '{"repos":[{"full_name":"octo/hello","runs":30}]}' ...
 
 Python 3.11 standard library; POST /graphql (ghsim_graphql.py, beside this file) also needs
@@ -92,6 +93,9 @@ REPO_DEFAULTS = {
     # repository of >= 12 regular runs shows each at least once.
     "quirks": True,
     "private": False,
+    # readers: indices in `tokens` of the tokens that can see this repository (null: all);
+    # the others get GitHub's 404, as for a private repository without access.
+    "readers": None,
 }
 
 # A fault_rate rule. Each API request, on arrival, draws twice from the Random(seed) of the
@@ -1066,10 +1070,15 @@ class _Bucket:
 
 
 class Simulator:
-    def __init__(self, scenario, log_path=None):
+    def __init__(self, scenario, log_path=None, header_log_path=None):
         self.lock = threading.Lock()
         self.port = 0
         self.log_file = open(log_path, "a", encoding="utf-8") if log_path else None
+        # line-buffered, under a lock of its own: a line per request, never held up by the
+        # simulator's lock (nor holding it)
+        self.header_log = (open(header_log_path, "a", encoding="utf-8", buffering=1)
+                           if header_log_path else None)
+        self.header_log_lock = threading.Lock()
         self.configure(scenario, initial=True)
         self.seq = 0
         self.buckets = {}              # primary budgets: key → _Bucket (see _bucket_key)
@@ -1251,7 +1260,7 @@ class Simulator:
 
     ROUTE = re.compile(r"^/(?:repos/([^/]+)/([^/]+)|repositories/(\d+))(/.*)?$")
 
-    def route(self, path, raw_q, query):
+    def route(self, path, raw_q, query, tok=None, check_access=False):
         if path == "/rate_limit":
             return None, "rate_limit"
         m = self.ROUTE.match(path)
@@ -1261,7 +1270,8 @@ class Simulator:
             repo = self.repos_by_id.get(int(m.group(3)))
         else:
             repo = self.repos.get((unquote(m.group(1)) + "/" + unquote(m.group(2))).lower())
-        if repo is None:
+        if repo is None or (check_access and repo.cfg.get("readers") is not None
+                            and tok not in repo.cfg["readers"]):
             return err(404, "Not Found", DOC_RUNS), None
         rest = m.group(4) or ""
         key = (repo.full_name, rest, raw_q)
@@ -1593,7 +1603,7 @@ class Simulator:
                     rep.headers.append(("Retry-After", str(sec.get("retry_after", 60))))
                 return rep
 
-        rep, special = self.route(path, raw_q, query)
+        rep, special = self.route(path, raw_q, query, tok, check_access=True)
         if special == "rate_limit":
             with self.lock:
                 limit = self._limit(key)
@@ -1804,6 +1814,18 @@ class Simulator:
             entry["gql_errors"] = [e.get("type", "ERROR") for e in out["errors"]]
         return Reply(200, jbody(out), list(rate))
 
+    def log_received(self, method, target, items, body):
+        """--header-log: one JSON line per request received (control ones too), with the
+        request target, every header as sent (Authorization included: the tests scan it
+        for a token sent anywhere but there) and the body, so nothing the client sent
+        escapes a scan."""
+        if not self.header_log:
+            return
+        line = json.dumps({"method": method, "target": target, "headers": items,
+                           "body": body.decode("iso-8859-1")}, ensure_ascii=False)
+        with self.header_log_lock:
+            self.header_log.write(line + "\n")
+
     def finish(self, entry, status, kind):
         entry["status"] = status
         entry["t_end"] = time.monotonic()
@@ -1913,7 +1935,7 @@ class _Headers:
     """Request headers read from plain lines: get(), [] and `in` as on the
     http.client.HTTPMessage the stdlib would build (case-insensitive names, the first of
     repeated headers wins, a missing one is None), by a dict lookup instead of a scan."""
-    __slots__ = ("_first",)
+    __slots__ = ("_first", "_lines")
 
     def __init__(self, lines):
         first = {}
@@ -1923,6 +1945,15 @@ class _Headers:
             name, _, value = line.decode("iso-8859-1").partition(":")
             first.setdefault(name.lower(), value.lstrip(" \t").rstrip("\r\n"))
         self._first = first
+        self._lines = lines
+
+    def items(self):
+        """Every header line as [name, value], repeated ones included, in order."""
+        out = []
+        for line in self._lines:
+            name, _, value = line.decode("iso-8859-1").partition(":")
+            out.append([name, value.strip(" \t\r\n")])
+        return out
 
     def get(self, name, default=None):
         return self._first.get(name.lower(), default)
@@ -2016,6 +2047,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n > 0 else b""
+        sim.log_received(method, self.path, [list(kv) for kv in self.headers.items()], body)
         if url.path.startswith("/_sim/"):
             status, obj = sim.control(method, url.path, url.query, body)
             self._write(status, [("Content-Type", "application/json; charset=utf-8")], jbody(obj))
@@ -2126,6 +2158,8 @@ def main(argv=None):
     ap.add_argument("--port", type=int, default=0, help="0 = ephemeral")
     ap.add_argument("--port-file", help="written (atomically) with the port once listening")
     ap.add_argument("--log", help="append one JSON line per API request")
+    ap.add_argument("--header-log", help="append one JSON line per request received: its "
+                    "target, every header (Authorization included) and its body")
     a = ap.parse_args(argv)
     scenario = {}
     if a.scenario:
@@ -2134,7 +2168,7 @@ def main(argv=None):
     if a.scenario_json:
         scenario = deep_merge(scenario, json.loads(a.scenario_json))
 
-    sim = Simulator(scenario, a.log)
+    sim = Simulator(scenario, a.log, a.header_log)
     # The scenario's objects (run specs, ...) live as long as the process: keep them out of
     # the garbage collector's sight, or every full collection walks them all while holding
     # the GIL, stalling every request in flight.
@@ -2158,6 +2192,8 @@ def main(argv=None):
         srv.server_close()
         if sim.log_file:
             sim.log_file.close()
+        if sim.header_log:
+            sim.header_log.close()
     return 0
 
 

@@ -146,11 +146,29 @@ static void test_foreign_file_refused(void)
 	CHECK_STR(err.msg, want);
 	csvstore_close(&cs);
 	free(want);
+	/* Bytes that are not UTF-8 (Latin-1 'é'; a surrogate; an overlong '/'): refused. */
+	const char *not_utf8[] = { "Caf\xe9", "\xed\xa0\x80", "\xc0\xaf" };
+	for (size_t i = 0; i < 3; i++) {
+		char *text = xasprintf(HEADER "o/r,1,,ok,completed,,,,,,,,,,,\n"
+					      "o/r,2,,%s,completed,,,,,,,,,,,\n", not_utf8[i]);
+		check_spit(path, text);
+		want = xasprintf("'%s' row 3 (column workflow_name) is not valid UTF-8: the file "
+				 "was saved by another program in another encoding, or is damaged",
+				 path);
+		CHECK_INT(csvstore_open(&cs, path, &err), -EINVAL);
+		CHECK_STR(err.msg, want);
+		csvstore_close(&cs);
+		free(want);
+		free(text);
+	}
+	check_spit(path, HEADER "o/r,1,,Nightly \xc3\xa9 \xf0\x9f\x9a\x80,completed,,,,,,,,,,,\n");
+	CHECK_INT(csvstore_open(&cs, path, &err), 0);
+	csvstore_close(&cs);
 	free(path);
 	/* A folder that does not exist: the errno of the failing call. */
 	CHECK_INT(csvstore_open(&cs, "/nonexistent-ghaminer/x.csv", &err), -ENOENT);
-	CHECK_STR(err.msg, "cannot create lock file '/nonexistent-ghaminer/x.csv.lock': No such "
-			   "file or directory");
+	CHECK_STR(err.msg, "cannot write '/nonexistent-ghaminer/x.csv': its folder does not "
+			   "exist; create it first");
 	csvstore_close(&cs);
 }
 

@@ -191,6 +191,18 @@ static void test_classify(void)
 	CHECK(ghapi_classify(422, 10, 0, NULL) == GA_FATAL);
 }
 
+/* A web page where JSON was expected: its own words in the retry messages. */
+static void test_is_html(void)
+{
+	const char page[] = "\r\n  <!DOCTYPE html><html><body>Unicorn!</body></html>";
+	CHECK(ghapi_is_html(page, sizeof(page) - 1));
+	CHECK(ghapi_is_html("<html>", 6));
+	CHECK(!ghapi_is_html("{\"total_count\":1}", 16));
+	CHECK(!ghapi_is_html("  ", 2));
+	CHECK(!ghapi_is_html("", 0));
+	CHECK(!ghapi_is_html("<html>", 0)); /* only the length given counts */
+}
+
 /* GraphQL's rate limit comes as HTTP 200 with errors[].type RATE_LIMITED. */
 static void test_graphql_rate_limited(void)
 {
@@ -272,6 +284,7 @@ int main(void)
 	test_run_record();
 	test_jobs();
 	test_classify();
+	test_is_html();
 	test_graphql_rate_limited();
 	test_skim();
 	return CHECK_DONE();

@@ -232,6 +232,12 @@ static void test_argv(void)
 	CHECK_INT(load(&s, ARGS("--from-date", "2000-02-29", "--single-project", "o/r")), 0);
 	CHECK_STR(s.from_date, "2000-02-29");
 	CHECK(s.to_date == NULL);
+	CHECK(strstr(captured, "future") == NULL);
+	settings_release(&s);
+
+	/* a start date in the future: accepted, with a warning */
+	CHECK_INT(load(&s, ARGS("-s", "o/r", "--from-date", "9999-12-31")), 0);
+	CHECK_HAS(captured, "warning: --from-date 9999-12-31 is in the future (today is ");
 	settings_release(&s);
 
 	/* repeated -t: a pool, duplicates dropped, the environment ignored, a warning */
@@ -302,10 +308,12 @@ static void test_argv(void)
 	CHECK(s.tokens == NULL);
 	CHECK_INT(load(&s, ARGS("-s", "o/r", "--api-url", "http://127.evil.com")), -EINVAL);
 
-	/* a GitHub Enterprise repository read through api.github.com */
-	CHECK_INT(load(&s, ARGS("-s", "https://ghe.example.com/o/r")), 0);
-	CHECK_HAS(captured, "--api-url https://ghe.example.com/api/v3");
-	settings_release(&s);
+	/* a GitHub Enterprise repository is not looked up on api.github.com (a namesake) */
+	CHECK_INT(load(&s, ARGS("-s", "https://ghe.example.com/o/r")), -EINVAL);
+	CHECK_HAS(captured, "error: a repository on 'ghe.example.com' cannot be read through "
+		  "https://api.github.com: for GitHub Enterprise pass --api-url "
+		  "https://ghe.example.com/api/v3");
+	CHECK(s.tokens == NULL);
 	CHECK_INT(load(&s, ARGS("-s", "https://ghe.example.com/o/r", "--api-url",
 				"https://ghe.example.com/api/v3")), 0);
 	CHECK_STR(captured, "");
@@ -412,6 +420,13 @@ static void test_environment(void)
 	clear_env();
 	CHECK_INT(load(&s, ARGS("-s", "o/r")), -EINVAL);
 	CHECK_STR(captured, "ghaminer: error: no GitHub token: set GITHUB_TOKEN (or pass -t TOKEN)\n");
+	/* set but empty: named */
+	setenv("GITHUB_TOKEN", "", 1);
+	setenv("GITHUB_TOKENS", " , ", 1);
+	CHECK_INT(load(&s, ARGS("-s", "o/r")), -EINVAL);
+	CHECK_STR(captured, "ghaminer: error: no GitHub token: GITHUB_TOKENS is set but empty; set "
+		  "it to your token (or pass -t TOKEN)\n");
+	clear_env();
 
 	setenv("GH_TOKEN", "fake-gh-token", 1);
 	CHECK_INT(load(&s, ARGS("-s", "o/r")), 0);
