@@ -22,8 +22,7 @@ struct fetch {
 	int open_handles;
 	int decoding;                  /* bodies being decoded in the thread pool */
 	bool freed;                    /* fetch_free was called */
-	bool stopping;
-	bool pumping;
+	bool stopping, pumping;
 	bool submitting;               /* inside fetch_get or fetch_post */
 	bool announce[GOVERNOR_RESOURCES]; /* a limiting state to say, from the loop */
 	/* waiting for admission, each FIFO: listing pages (which make more work) ahead of
@@ -56,29 +55,21 @@ static void requeue_front(struct fetch *f, struct fetch_req *r)
 	f->queued[r->resource]++;
 }
 
+/* At the tail. A retry rests (owner->resting) until it leaves the queue after its backoff. */
 static void enqueue(struct fetch *f, struct fetch_req *r)
 {
 	TAILQ_INSERT_TAIL(class_of(f, r), r, link);
 	f->queued[r->resource]++;
-}
-
-/* A request waiting out a retry's backoff is resting until it leaves the queue. */
-static void set_resting(struct fetch_req *r, bool on)
-{
-	if (r->resting == on)
-		return;
-	r->resting = on;
-	if (on)
-		r->owner->resting++;
-	else
-		r->owner->resting--;
+	r->resting = r->attempts > 0;
+	r->owner->resting += r->resting;
 }
 
 static void dequeue(struct fetch *f, struct req_list *q, struct fetch_req *r)
 {
 	TAILQ_REMOVE(q, r, link);
 	f->queued[r->resource]--;
-	set_resting(r, false);
+	r->owner->resting -= r->resting;
+	r->resting = false;
 }
 
 static void on_pump_timer(uv_timer_t *t)
@@ -217,7 +208,6 @@ static void schedule_retry(struct fetch *f, struct fetch_req *r, const char *why
 	msg_info("retrying %s in %.1f s (attempt %d of %d): %s", r->url,
 		 (double)(r->not_before - now) / 1000.0, r->attempts + 1, f->max_retries + 1, why);
 	enqueue(f, r);
-	set_resting(r, true);
 }
 
 /* Decide what an HTTP answer means: final, or queued again (retry, limit, other token).
@@ -361,7 +351,6 @@ static bool start(struct fetch *f, struct fetch_req *r, int token, uint64_t now)
 	} else {
 		r->not_before = now + governor_backoff_ms(r->attempts, jitter(f));
 		enqueue(f, r);
-		set_resting(r, true);
 	}
 	return false;
 }
