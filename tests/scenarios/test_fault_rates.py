@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (TOKEN, Sim, assert_run_rows, assert_token_never_leaks, case, check,  # noqa: E402
-                     check_exit, load_result_csv, run_miner, scenario, write_config)
+                     check_exit, load_result_csv, run_miner, scaled, scenario, write_config)
 
 KINDS = ["500", "502", "503", "reset", "truncated", "bad_json", "wrong_shape", "html",
          "html_502", "timeout"]
@@ -51,6 +51,10 @@ MAX_RETRIES = 8
 # max_retries 8) one in seven hundred.
 IN_A_ROW = 3
 RETRY_RE = re.compile(r"retrying (\S+) in [\d.]+ s \(attempt (\d+) of (\d+)\)")
+# The miner's request_timeout: 2 s, longer under a slow wrapper (scripts/test --valgrind),
+# where answers would otherwise time out on the miner's side and be retried with no fault met.
+REQUEST_TIMEOUT = round(scaled(2))
+TIMEOUT_HOLD_MS = round(scaled(3000))
 HANDOFF_RE = re.compile(r"a GraphQL query failed \(([^)]*)\); REST takes its (\d+) runs?")
 
 
@@ -144,12 +148,14 @@ def mine(repos, rules, jobs_api="rest"):
     """Mine repos at once against a simulator with these fault_rate rules → (sim log,
     stats, miner result), after the checks on the run as a whole: exit 0, NDJSON, no error
     message, each fault retried and said, the token kept secret, nothing asked again."""
+    # a `timeout` fault holds its connection longer than request_timeout
+    rules = [dict(r, timeout_ms=TIMEOUT_HOLD_MS) for r in rules]
     sc = {"repos": repos, "rate_limit": {"limit": 100000}, "graphql": {"limit": 100000},
           "fault_rate": rules}
     names = [r["full_name"] for r in repos]
     with Sim(sc) as sim, tempfile.TemporaryDirectory(prefix="ghaminer-") as d:
         cfg = write_config(d, requests_per_minute=100000, max_retries=MAX_RETRIES,
-                           request_timeout=2, jobs_api=jobs_api)
+                           request_timeout=REQUEST_TIMEOUT, jobs_api=jobs_api)
         if len(names) == 1:
             args = ["-s", "https://github.com/" + names[0]]
         else:
