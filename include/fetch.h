@@ -41,6 +41,8 @@ struct fetch_owner {
 	void (*idle)(struct fetch_owner *o);
 	uint64_t requests; /* HTTP requests sent for this owner: retries, requests to another
 			      token after a 401 and requests cancelled in flight included */
+	size_t resting;    /* of pending: waiting out a retry's backoff (neither in flight nor
+			      answered), so that a window of work need not count them */
 };
 
 struct fetch_req {
@@ -68,6 +70,7 @@ struct fetch_req {
 	int redirects;
 	fetch_decode_fn decode;
 	bool first;      /* queued ahead of the others (a listing page) */
+	bool resting;    /* counted in owner->resting */
 	uv_work_t work;
 	uint64_t not_before;
 	TAILQ_ENTRY(fetch_req) link;

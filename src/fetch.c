@@ -22,8 +22,7 @@ struct fetch {
 	int open_handles;
 	int decoding;                  /* bodies being decoded in the thread pool */
 	bool freed;                    /* fetch_free was called */
-	bool stopping;
-	bool pumping;
+	bool stopping, pumping;
 	bool submitting;               /* inside fetch_get or fetch_post */
 	bool announce[GOVERNOR_RESOURCES]; /* a limiting state to say, from the loop */
 	/* waiting for admission, each FIFO: listing pages (which make more work) ahead of
@@ -56,16 +55,21 @@ static void requeue_front(struct fetch *f, struct fetch_req *r)
 	f->queued[r->resource]++;
 }
 
+/* At the tail. A retry rests (owner->resting) until it leaves the queue after its backoff. */
 static void enqueue(struct fetch *f, struct fetch_req *r)
 {
 	TAILQ_INSERT_TAIL(class_of(f, r), r, link);
 	f->queued[r->resource]++;
+	r->resting = r->attempts > 0;
+	r->owner->resting += r->resting;
 }
 
 static void dequeue(struct fetch *f, struct req_list *q, struct fetch_req *r)
 {
 	TAILQ_REMOVE(q, r, link);
 	f->queued[r->resource]--;
+	r->owner->resting -= r->resting;
+	r->resting = false;
 }
 
 static void on_pump_timer(uv_timer_t *t)

@@ -199,7 +199,12 @@ void phase2_rest(struct session *m, int64_t run_id)
 
 void phase2_feed(struct session *m)
 {
+	/* Requests waiting out a retry's backoff keep their task outstanding but send nothing
+	 * meanwhile: as many others may go in their place (up to a second window), so that
+	 * faults do not starve the connections. */
+	size_t resting = m->owner.resting;
 	size_t win = window(m);
+	win += resting < win ? resting : win;
 	if (m->stopping || m->done)
 		return;
 	long gql = phase2_gql_backlog(m);

@@ -9,6 +9,12 @@ Every ghaminer run the harness collects (run_miner, MinerResult, harness3.Bg) go
 check_miner_stderr: a sanitizer report or an event loop that closed with handles still
 open fails the scenario, whatever the scenario itself checks.
 
+Under a wrapper (scripts/test --valgrind) every ghaminer command the harness starts is
+prefixed by the words of GHAMINER_WRAPPER (miner_cmd), every timeout the harness applies is
+multiplied by GHAMINER_TIMEOUT_SCALE (scaled), and check_wrapper fails a run whose exit code
+is GHAMINER_WRAPPER_EXIT (the wrapper's own error code, valgrind's --error-exitcode) or
+whose wrapper log (GHAMINER_WRAPPER_LOG, %p = the pid) reports an error.
+
 Expected values are computed here from the simulator's truth objects, independently of the
 simulator's generator and of the miner, following the CSV specification:
 
@@ -24,6 +30,7 @@ import json
 import math
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -115,6 +122,51 @@ def check_miner_stderr(stderr, cmd):
         if at >= 0:
             start = stderr.rfind("\n", 0, max(0, at - 1500)) + 1
             fail("%s on ghaminer's stderr (%s):\n%s" % (what, " ".join(cmd), stderr[start:at + 4000]))
+
+
+# The wrapper (scripts/test --valgrind): see the module comment.
+WRAPPER = shlex.split(os.environ.get("GHAMINER_WRAPPER", ""))
+WRAPPER_EXIT = int(os.environ["GHAMINER_WRAPPER_EXIT"]) if os.environ.get("GHAMINER_WRAPPER_EXIT") else None
+WRAPPER_LOG = os.environ.get("GHAMINER_WRAPPER_LOG", "")
+TIMEOUT_SCALE = float(os.environ.get("GHAMINER_TIMEOUT_SCALE") or 1)
+# Valgrind memcheck's error headers: a run killed before its ERROR SUMMARY still fails.
+_WRAPPER_ERROR = re.compile(r"^==\d+== (Invalid (read|write|free)|Conditional jump|Use of uninitialised|"
+                            r"Syscall param|Mismatched free|Source and destination overlap|"
+                            r"Argument '.*' of function .* has a fishy|.* definitely lost in loss record)",
+                            re.M)
+_WRAPPER_SUMMARY = re.compile(r"ERROR SUMMARY: (\d+) errors")
+
+
+def scaled(seconds):
+    """A timeout, stretched for a slow wrapper (GHAMINER_TIMEOUT_SCALE)."""
+    return seconds * TIMEOUT_SCALE
+
+
+def check_wrapper(pid, code, cmd):
+    """Fails when the wrapper reported an error for the ghaminer run of this pid: its exit
+    code is GHAMINER_WRAPPER_EXIT, or its log holds an error. The log is removed when
+    clean. Nothing to check without a wrapper."""
+    if not WRAPPER:
+        return
+    log = ""
+    path = WRAPPER_LOG.replace("%p", str(pid)) if WRAPPER_LOG else ""
+    if path and os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            log = f.read()
+    counts = [int(n) for n in _WRAPPER_SUMMARY.findall(log)]
+    bad = (WRAPPER_EXIT is not None and code == WRAPPER_EXIT) or any(counts) or \
+        (not counts and _WRAPPER_ERROR.search(log))
+    if bad:
+        fail("the wrapper (%s) reported errors for %s (exit code %s); its log %s:\n%s"
+             % (WRAPPER[0], " ".join(cmd), code, path or "(none)", log[-12000:]))
+    if path and os.path.exists(path):
+        os.unlink(path)
+
+
+def miner_cmd(args=(), binary=None):
+    """The command that runs ghaminer with args, behind the wrapper; or binary (a list,
+    another program such as the reference miner) with args, never wrapped."""
+    return (list(binary) if binary else WRAPPER + [miner_bin()]) + [str(a) for a in args]
 
 
 # --------------------------------------------------------------------------------------
@@ -316,22 +368,27 @@ def run_miner(args, *, env=None, cwd, timeout=120, token=TOKEN, binary=None):
     if token is not None:
         e["GITHUB_TOKEN"] = token
     e.update(env or {})
-    cmd = (list(binary) if binary else [miner_bin()]) + [str(a) for a in args]
+    cmd = miner_cmd(args, binary)
+    timeout = scaled(timeout)
     t0 = time.monotonic()
-    try:
-        p = subprocess.run(cmd, cwd=cwd, env=e, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired as x:
-        out = (x.stdout or b"").decode("utf-8", "replace")
-        err = (x.stderr or b"").decode("utf-8", "replace")
-        fail("ghaminer did not finish within %ss: %s\n--- stderr ---\n%s\n--- stdout ---\n%s"
-             % (timeout, " ".join(cmd), err[-2500:], out[-2500:]))
+    with subprocess.Popen(cmd, cwd=cwd, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
+        try:
+            stdout, stderr = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            fail("ghaminer did not finish within %ss: %s\n--- stderr ---\n%s\n--- stdout ---\n%s"
+                 % (timeout, " ".join(cmd), err.decode("utf-8", "replace")[-2500:],
+                    out.decode("utf-8", "replace")[-2500:]))
     elapsed = time.monotonic() - t0
+    if not binary:
+        check_wrapper(p.pid, p.returncode, cmd)
     try:
-        out = p.stdout.decode("utf-8")
+        out = stdout.decode("utf-8")
     except UnicodeDecodeError as x:
         fail("stdout is not valid UTF-8 (%s)" % x)
     LAST_RESULT = None
-    res = MinerResult(cmd, p.returncode, out, p.stderr.decode("utf-8", "replace"), elapsed)
+    res = MinerResult(cmd, p.returncode, out, stderr.decode("utf-8", "replace"), elapsed)
     LAST_RESULT = res
     return res
 

@@ -25,7 +25,7 @@ import threading
 import time
 
 from harness import (CSV_HEADER, MINER_VARS, PROXY_VARS, TOKEN, MinerResult, check, compare_value,  # noqa: F401
-                     expected_row, fail, miner_bin, write_config)
+                     expected_row, fail, miner_bin, miner_cmd, scaled, write_config)
 import harness
 
 CSV_NAME = "builds_features.csv"
@@ -97,7 +97,9 @@ class LogTail:
 
 
 def wait_until(cond, timeout, interval=0.005, what="condition"):
-    """Poll cond() until it is truthy → its value; fail after timeout seconds."""
+    """Poll cond() until it is truthy → its value; fail after timeout seconds (scaled
+    for a wrapper)."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while True:
         v = cond()
@@ -113,7 +115,7 @@ class Bg:
     (self.lines: raw text; self.objs: parsed JSON objects, None for unparsable lines)."""
 
     def __init__(self, args, cwd, *, token=TOKEN, env=None, preexec_fn=None, read_stdout=True):
-        self.cmd = [miner_bin()] + [str(a) for a in args]
+        self.cmd = miner_cmd(args)
         self.cwd = cwd
         self.lines, self.objs = [], []
         self.partial = b""
@@ -161,6 +163,7 @@ class Bg:
 
     def wait_obj(self, pred, timeout, start=0, what="an NDJSON line"):
         """Wait for an NDJSON object at index >= start satisfying pred → its index."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         i = start
         with self._cv:
@@ -192,6 +195,7 @@ class Bg:
         return self.wait(10, check_stdout=False)
 
     def wait(self, timeout, check_stdout=True):
+        timeout = scaled(timeout)
         try:
             self.code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -203,6 +207,7 @@ class Bg:
         if self._reader:
             self._reader.join(10)
         harness.check_miner_stderr(self.stderr(), self.cmd)
+        harness.check_wrapper(self.pid, self.code, self.cmd)
         return self.code
 
     def stderr(self):

@@ -25,8 +25,8 @@ import tty
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (MinerResult, Sim, assert_ndjson, assert_run_rows, check, check_exit,  # noqa: E402
-                     load_result_csv, miner_bin, repo_args, run_miner, scenario, write_config)
+from harness import (MinerResult, Sim, assert_ndjson, assert_run_rows, check, check_exit, check_wrapper,  # noqa: E402
+                     load_result_csv, miner_cmd, repo_args, run_miner, scenario, write_config)
 from harness3 import Failures, miner_env  # noqa: E402
 
 REPO = "octo/progress"
@@ -103,7 +103,7 @@ def terminal():
     with Sim(dict(SCENARIO, latency_ms=200)) as sim, tempfile.TemporaryDirectory(prefix="ghaminer-") as d:
         truth = sim.truth(REPO)
         cfg = write_config(d, max_in_flight=4)
-        cmd = [miner_bin()] + repo_args(sim, REPO) + ["-c", cfg]
+        cmd = miner_cmd(repo_args(sim, REPO) + ["-c", cfg])
         master, slave = pty.openpty()
         tty.setraw(slave)   # no newline translation: read the bytes as written
         chunks = []
@@ -135,6 +135,7 @@ def terminal():
         reader.join(10)
         os.close(master)
         err = b"".join(chunks).decode("utf-8", "replace")
+        check_wrapper(p.pid, p.returncode, cmd)
         res = MinerResult(cmd, p.returncode, out.decode("utf-8"), err, time.monotonic() - t0)
         harness.LAST_RESULT = res
         check_exit(res, 0)

@@ -315,6 +315,25 @@ static void test_decode(void)
 
 /* ---- 3, 4. retries --------------------------------------------------------------------- */
 
+/* What test_retry_then_ok sees on each tick: the owner's highest resting count while its
+ * one request waits out the backoff (the server answered once), and whether it ever
+ * exceeded 1. */
+static struct {
+	struct owner *o;
+	struct testserver *ts;
+	size_t resting_between; /* the most of owner->resting between the first answer and the
+				   second */
+	bool over_one;
+} R;
+
+static void watch_resting(void)
+{
+	if (R.o->o.resting > 1)
+		R.over_one = true;
+	if (testserver_count(R.ts) == 1 && R.o->done == 0 && R.o->o.resting > R.resting_between)
+		R.resting_between = R.o->o.resting;
+}
+
 static void test_retry_then_ok(void)
 {
 	struct testserver ts;
@@ -329,7 +348,15 @@ static void test_retry_then_ok(void)
 	struct call c = {0};
 	owner_init(&o);
 	get(&o, "/flaky", &c);
-	scene_run(1, NULL);
+	CHECK_INT(o.o.resting, 0); /* queued or in flight: not resting */
+	memset(&R, 0, sizeof(R));
+	R.o = &o;
+	R.ts = &ts;
+	scene_run(1, watch_resting);
+	/* Resting while it waited for its retry, no longer once answered. */
+	CHECK_INT(R.resting_between, 1);
+	CHECK(!R.over_one);
+	CHECK_INT(o.o.resting, 0);
 	CHECK_INT(c.status, FETCH_ANSWERED);
 	CHECK_INT(c.answer, GA_OK);
 	CHECK_STR(c.body, "{\"n\":1}");
@@ -343,6 +370,43 @@ static void test_retry_then_ok(void)
 	call_release(&c, 1);
 	testserver_stop(&ts);
 	free(ok);
+	free(err);
+}
+
+/* A request cancelled while it waits out its backoff is no longer resting. */
+static void cancel_when_resting(void)
+{
+	if (R.o->o.resting == 1 && !R.o->o.cancelled) {
+		R.resting_between = 1;
+		S.in_api = true;
+		fetch_cancel_owner(S.f, &R.o->o);
+		S.in_api = false;
+	}
+}
+
+static void test_cancel_resting(void)
+{
+	struct testserver ts;
+	char *err = testserver_answer("HTTP/1.1 503 Service Unavailable", "", "busy", 4);
+	struct testserver_route routes[] = {{"/busy", TS_ANSWER, err, 0}};
+	CHECK(testserver_start(&ts, routes, 1) == 0);
+	scene_begin(&ts, one_token, 1, 4, 3, 10);
+	struct owner o;
+	struct call c = {0};
+	owner_init(&o);
+	memset(&R, 0, sizeof(R));
+	R.o = &o;
+	R.ts = &ts;
+	get(&o, "/busy", &c);
+	scene_run(1, cancel_when_resting);
+	CHECK_INT(R.resting_between, 1);
+	CHECK_INT(c.status, FETCH_CANCELLED);
+	CHECK_INT(o.o.resting, 0);
+	CHECK_INT(testserver_count(&ts), 1);
+	CHECK_INT(o.idle_calls, 1);
+	scene_end();
+	call_release(&c, 1);
+	testserver_stop(&ts);
 	free(err);
 }
 
@@ -363,6 +427,7 @@ static void test_retry_exhausted(void)
 	CHECK_INT(c.answer, GA_RETRY);
 	CHECK_INT(c.http_status, 502);
 	CHECK_INT(c.attempts, 2);
+	CHECK_INT(o.o.resting, 0);
 	CHECK_INT(testserver_count(&ts), 2);
 	CHECK_INT(o.idle_calls, 1);
 	scene_end();
@@ -1041,6 +1106,7 @@ int main(void)
 	test_decode();
 	test_retry_then_ok();
 	test_retry_exhausted();
+	test_cancel_resting();
 	test_reset_then_ok();
 	test_final_answers();
 	test_auth_one_token();
