@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""--deadline: a miner given less time than the work needs stops cleanly at the deadline
+(what was collected saved, the journal folded, the state kept), exits 0 saying "partial,
+resume", and the next run completes the CSV exactly. A deadline the work fits in changes
+nothing. The duration takes units from the largest down (5h30m)."""
+
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Sim, assert_run_rows, case, check, check_exit, load_result_csv,  # noqa: E402
+                     run_miner, scenario)
+from harness3 import CSV_NAME, assert_consistent_rows, fast_config, tolerant_csv  # noqa: E402
+
+REPOS = ["octo/dl%d" % i for i in range(4)]
+SCENARIO = {"latency_ms": 15, "rate_limit": {"limit": 10000000},
+            "repos": [{"full_name": r, "runs": 120, "seed": 40 + i, "jobs_min": 0, "jobs_max": 3}
+                      for i, r in enumerate(REPOS)]}
+
+
+@scenario("--deadline: stop cleanly, exit 0 partial, the next run completes exactly")
+def main():
+    with Sim(SCENARIO) as sim, tempfile.TemporaryDirectory(prefix="ghaminer-") as d:
+        projects = os.path.join(d, "projects.txt")
+        with open(projects, "w") as f:
+            f.write("".join("https://github.com/%s\n" % r for r in REPOS))
+        cfg = fast_config(d, max_in_flight=4, repo_concurrency=2)
+        truth = {r: sim.truth(r) for r in REPOS}
+        args = ["-p", projects, "--api-url", sim.url, "-c", cfg]
+        with case("stopped at the deadline: exit 0, partial, resume"):
+            res = run_miner(args + ["--deadline", "0.8s"], cwd=d, timeout=60)
+            check_exit(res, 0)
+            check("partial, resume" in res.stderr, "no 'partial, resume' on stderr:\n%s"
+                  % res.stderr[-800:])
+            check(res.elapsed < 8, "stopped after %.1f s for a 0.8 s deadline" % res.elapsed)
+            last = res.ndjson[-1]
+            check(last.get("type") == "status" and last["data"].get("stage") == "deadline",
+                  "the last NDJSON line is %r" % last)
+            header, rows, torn = tolerant_csv(os.path.join(d, CSV_NAME))
+            check(torn == 0, "the CSV ends with a torn row of %d bytes" % torn)
+            total = sum(len(truth[r]["runs"]) for r in REPOS)
+            with_jobs = [r for r in rows if r["total_jobs"] != ""]
+            check(0 < len(with_jobs) < total, "%d runs with jobs of %d: the deadline did not "
+                  "cut the work" % (len(with_jobs), total))
+            for repo in REPOS:
+                assert_consistent_rows([r for r in rows if r["repo"] == repo], truth[repo],
+                                       repo)
+            journal = os.path.join(d, CSV_NAME + ".journal")
+            check(not os.path.exists(journal) or os.path.getsize(journal) == 0,
+                  "the journal was not folded")
+        with case("the next run completes exactly"):
+            res = run_miner(args + ["--deadline", "5h30m"], cwd=d, timeout=120)
+            check_exit(res, 0)
+            check("partial" not in res.stderr, "a complete run says partial:\n%s"
+                  % res.stderr[-800:])
+            check(res.ndjson[-1]["data"].get("stage") == "completed", "last line %r"
+                  % res.ndjson[-1])
+            rows = load_result_csv(d)
+            for repo in REPOS:
+                assert_run_rows([r for r in rows if r["repo"] == repo], truth[repo], repo,
+                                with_jobs=True)
+        with case("a malformed deadline is a usage error"):
+            res = run_miner(args + ["--deadline", "30m5h"], cwd=d, timeout=30)
+            check_exit(res, 2)
+            check("--deadline" in res.stderr, res.stderr)
+
+
+if __name__ == "__main__":
+    main()
