@@ -207,11 +207,11 @@ static int scan_input(struct merge *m, struct merge_input *in, bool spill)
 	struct scan_ctx sc = {.m = m, .in = in, .spill = spill};
 	int read_errno = 0;
 	off_t boundary = 0;
-	in->quiet = !spill;
+	in->checking = !spill;
 	in->rows = in->dropped = 0;
 	m->have_prev = false;
 	int rc = csvscan(in->fd, in->size, scan_row, &sc, &boundary, &read_errno);
-	in->quiet = false;
+	in->checking = false;
 	if (rc == SCAN_READ_ERROR)
 		return error_set(m->err, -read_errno, "cannot read '%s': %s", in->path,
 				 strerror(read_errno));

@@ -45,7 +45,7 @@ struct merge_input {
 	int *map;               /* output column j is this input's column map[j] */
 	int repo_col, id_col, jobs_col, updated_col; /* in this input's columns */
 	uint64_t rows, dropped;
-	bool quiet;             /* the order check: no warnings yet */
+	bool checking;          /* the order check: the key only, no warnings yet */
 	bool torn;              /* a torn last row was left out */
 	struct buf line, repo;  /* scratch for the item made of a row */
 };
