@@ -92,6 +92,17 @@ def main():
                     "--quiet"]
         with case("shard: 4 disjoint shards cover the projects file"):
             split(d)
+        with case("shard: bad arguments are usage errors, with the reason"):
+            for args, says in ((["-n", "4", "-i", "4"], "not below the shard count"),
+                               (["-n", "0", "-i", "0"], "invalid shard count"),
+                               (["-n", "4"], "pass -p FILE -n N -i I")):
+                p = subprocess.run([miner_bin(), "shard", "-p", "projects.txt"] + args, cwd=d,
+                                   capture_output=True, text=True)
+                check(p.returncode == 2 and says in p.stderr and not p.stdout,
+                      "%s: exit %s, stderr %r" % (args, p.returncode, p.stderr))
+            p = subprocess.run([miner_bin(), "shard", "-p", "nope.txt", "-n", "2", "-i", "0"],
+                               cwd=d, capture_output=True, text=True)
+            check(p.returncode == 2 and "nope.txt" in p.stderr, p.stderr)
         with case("round 1: merged shards equal one process"):
             mine_shards(d, sim, cfg)
             check_exit(run_miner(all_args, cwd=d), 0)
@@ -100,6 +111,21 @@ def main():
             check_exit(res, 0)
             same_rows(os.path.join(d, "merged.csv"), os.path.join(d, "all.csv"))
             check(os.path.exists(os.path.join(d, "merged.csv.state")), "no merged state")
+        with case("shard --weights: balanced by the runs of the merged CSV"):
+            counts = {}
+            for line in records(os.path.join(d, "merged.csv"))[1]:
+                counts[line.split(",", 1)[0]] = counts.get(line.split(",", 1)[0], 0) + 1
+            loads = []
+            for i in range(NSHARDS):
+                p = subprocess.run([miner_bin(), "shard", "-p", "projects.txt", "-n",
+                                    str(NSHARDS), "-i", str(i), "--weights", "merged.csv"],
+                                   cwd=d, capture_output=True, text=True)
+                check(p.returncode == 0, p.stderr)
+                loads.append(sum(counts[u.split("github.com/")[1]] for u in p.stdout.split()))
+            total = sum(counts.values())
+            cap = max(total / NSHARDS * 1.05, max(counts.values()))
+            check(max(loads) <= cap and sum(loads) == total, "shard loads %s of %d runs"
+                  % (loads, total))
         with case("round 2: after growth, an incremental merge equals one process"):
             for i, r in enumerate(REPOS):
                 if i % 4 == 0:
