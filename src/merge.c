@@ -314,7 +314,10 @@ static int write_output(struct merge *m, struct merge_source *src, size_t n)
 }
 
 /* Every input's proven ranges (a range one input proves, the merged file holds) and
- * ETags (the later input's for the same page); a torn input proves nothing. */
+ * ETags (the later input's for the same page); a torn input proves nothing. Token ids are
+ * keyed by each state's own salt: the merged state takes the first input's, and the ETags
+ * of states with another salt are dropped (they would match no token; each costs one
+ * full listing page, once). */
 static void merge_states(struct merge *m, struct syncstate *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -329,7 +332,9 @@ static void merge_states(struct merge *m, struct syncstate *out)
 			if (l->last_sync > d->last_sync)
 				d->last_sync = l->last_sync;
 		}
-		for (size_t k = 0; k < st.ne; k++) {
+		if (!out->salt[0])
+			memcpy(out->salt, st.salt, sizeof(out->salt));
+		for (size_t k = 0; k < st.ne && strcmp(st.salt, out->salt) == 0; k++) {
 			const struct sync_etag *e = &st.e[k];
 			syncstate_set_etag(out, e->token_id, e->url, e->etag, e->next);
 			syncstate_set_open_runs(out, e->token_id, e->url, e->open, e->nopen);

@@ -173,12 +173,16 @@ def bad_inputs(d, names):
         check(res.code == 0 and not os.path.exists(stale), res.describe())
 
 
-def state(listings, etags):
-    return json.dumps({"ghaminer_state": 2, "listings": listings, "etags": etags})
+SALT_A, SALT_C = "0123456789abcdef" * 2, "fedcba9876543210" * 2
+
+
+def state(listings, etags, salt):
+    return json.dumps({"ghaminer_state": 2, "salt": salt, "listings": listings,
+                       "etags": etags})
 
 
 def states(d):
-    with case("sync states: proven ranges united, ETags kept, a torn input proves nothing"):
+    with case("sync states: ranges united, ETags of one salt kept, a torn input proves nothing"):
         rows = [make_row(random.Random(2), "o/a", 1, 10, 1)]
         write_csv(os.path.join(d, "a.csv"), HEADER, rows)
         write_csv(os.path.join(d, "b.csv"), HEADER, [make_row(random.Random(3), "o/b", 2, 10, 1)])
@@ -188,15 +192,16 @@ def states(d):
         open(os.path.join(d, "a.csv.state"), "w").write(state(
             [{"key": key_a, "last_sync": 100,
               "covered": [["*", "2024-01-01T00:00:00+00:00"]]}],
-            [{"token_id": "t1", "url": "https://x/o/a/runs", "etag": "W/\"a\""}]))
+            [{"token_id": "t1", "url": "https://x/o/a/runs", "etag": "W/\"a\""}], SALT_A))
         open(os.path.join(d, "b.csv.state"), "w").write(state(
             [{"key": key_a, "last_sync": 200,
               "covered": [["2024-02-01T00:00:00+00:00", "2024-03-01T00:00:00+00:00"]]},
              {"key": "o/b|wf=0|from=-|to=-", "last_sync": 50, "covered": []}],
-            [{"token_id": "t1", "url": "https://x/o/a/runs", "etag": "W/\"newer\""}]))
+            [{"token_id": "t1", "url": "https://x/o/a/runs", "etag": "W/\"newer\""}], SALT_A))
         open(os.path.join(d, "c.csv.state"), "w").write(state(
             [{"key": "o/c|wf=0|from=-|to=-", "last_sync": 70,
-              "covered": [["*", "2025-01-01T00:00:00+00:00"]]}], []))
+              "covered": [["*", "2025-01-01T00:00:00+00:00"]]}],
+            [{"token_id": "t9", "url": "https://x/o/c/runs", "etag": "W/\"c\""}], SALT_C))
         res = merge(d, "st.csv", "a.csv", "b.csv", "c.csv")
         check(res.code == 0, res.describe())
         st = json.load(open(os.path.join(d, "st.csv.state")))
@@ -205,8 +210,11 @@ def states(d):
               "listing of o/a: %r" % lst.get(key_a))
         check("o/c|wf=0|from=-|to=-" not in lst or not lst["o/c|wf=0|from=-|to=-"]["covered"],
               "the torn input's ranges were kept: %r" % lst)
+        check(st.get("salt") == SALT_A, "merged salt %r" % st.get("salt"))
         etags = [e for e in st["etags"] if e["url"] == "https://x/o/a/runs"]
         check(len(etags) == 1 and etags[0]["etag"] == 'W/"newer"', "etags %r" % st["etags"])
+        check(not [e for e in st["etags"] if e["url"] == "https://x/o/c/runs"],
+              "an ETag keyed by another salt was kept: %r" % st["etags"])
 
 
 if __name__ == "__main__":

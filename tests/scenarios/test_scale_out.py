@@ -23,7 +23,7 @@ NREPOS, NSHARDS = 40, 4
 rng = random.Random(404)
 REPOS = ["org%d/Repo-%d" % (i % 7, i) for i in range(NREPOS)]
 SCENARIO = {"rate_limit": {"limit": 10000000},
-            "repos": [{"full_name": r, "runs": rng.randint(3, 40), "seed": 100 + i,
+            "repos": [{"full_name": r, "runs": rng.randint(3, 25), "seed": 100 + i,
                        "jobs_min": 0, "jobs_max": 2, "in_progress": i % 3, "queued": 0}
                       for i, r in enumerate(REPOS)]}
 
