@@ -396,6 +396,19 @@ static int open_inputs(struct merge *m)
 	return 0;
 }
 
+/* A ghaminer still writing an input: what it holds now is merged, and it says so. */
+static void warn_if_busy(const char *csv)
+{
+	char *path = xasprintf("%s.lock", csv);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK)
+		msg_warn("'%s' is being written by a running ghaminer: merging the runs it holds "
+			 "now (a row being written is left out)", csv);
+	if (fd >= 0)
+		close(fd);
+	free(path);
+}
+
 static bool journal_pending(const char *csv)
 {
 	struct stat st;
@@ -439,6 +452,7 @@ static int run_merge(struct merge *m)
 	if (rc == 0)
 		rc = lock_output(m);
 	for (size_t i = 0; i < m->o->nin && rc == 0; i++) {
+		warn_if_busy(m->in[i].path);
 		if (journal_pending(m->in[i].path))
 			msg_warn("'%s.journal' holds job details not folded into '%s': they are not "
 				 "merged (run ghaminer on it once to fold them)", m->in[i].path,

@@ -457,7 +457,8 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_deadline(uv_timer_t *t)
 {
 	struct miner *mn = t->data;
-	if (mn->stop_signal || mn->finished)
+	/* A single pass already over, only saving, is complete: let it say so. */
+	if (mn->stop_signal || mn->finished || (mn->draining && mn->s->watch_interval <= 0))
 		return;
 	mn->deadline_hit = true;
 	mn->fatal = true; /* no new session, no new pass */

@@ -5,6 +5,7 @@ temporary files and merged in rounds when memory is small, an earlier merge read
 (incremental), sync states merged, and bad input refused with nothing written."""
 
 import csv
+import fcntl
 import json
 import os
 import random
@@ -166,6 +167,18 @@ def bad_inputs(d, names):
         check_equal(os.path.join(d, "t.csv"), rows)
         check(open(os.path.join(d, "torn.csv")).read().endswith("half a ro"),
               "the input was modified")
+    with case("an input a running ghaminer holds: merged with a warning"):
+        with open(os.path.join(d, names[0] + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            res = merge(d, "busy.csv", names[0])
+        check(res.code == 0 and "being written by a running ghaminer" in res.stderr,
+              res.describe())
+    with case("an output a running ghaminer holds: refused"):
+        with open(os.path.join(d, "m1.csv.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            res = merge(d, "m1.csv", names[0])
+        check(res.code == 5 and "in use by another ghaminer" in res.stderr, res.describe())
+        check(open(os.path.join(d, "m1.csv"), "rb").read() == before, "m1.csv changed")
     with case("a stale temporary file of a killed merge is removed"):
         stale = os.path.join(d, "m1.csv.tmp.abcdef")
         open(stale, "w").write("partial")
