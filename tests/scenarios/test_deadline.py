@@ -9,8 +9,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Sim, assert_run_rows, case, check, check_exit, load_result_csv,  # noqa: E402
-                     run_miner, scenario)
+from harness import (Sim, assert_run_rows, case, check, check_exit, jobs_requests,  # noqa: E402
+                     load_result_csv, run_miner, scenario)
 from harness3 import CSV_NAME, assert_consistent_rows, fast_config, tolerant_csv  # noqa: E402
 
 REPOS = ["octo/dl%d" % i for i in range(4)]
@@ -49,7 +49,9 @@ def main():
             journal = os.path.join(d, CSV_NAME + ".journal")
             check(not os.path.exists(journal) or os.path.getsize(journal) == 0,
                   "the journal was not folded")
-        with case("the next run completes exactly"):
+        with case("the next run completes exactly, fetching no job again"):
+            had_jobs = {int(r["id_build"]) for r in with_jobs}
+            sim.reset_stats()
             res = run_miner(args + ["--deadline", "5h30m"], cwd=d, timeout=120)
             check_exit(res, 0)
             check("partial" not in res.stderr, "a complete run says partial:\n%s"
@@ -60,6 +62,9 @@ def main():
             for repo in REPOS:
                 assert_run_rows([r for r in rows if r["repo"] == repo], truth[repo], repo,
                                 with_jobs=True)
+            again = had_jobs & set(jobs_requests(sim.log()))
+            check(not again, "jobs of %d runs collected before the deadline fetched again"
+                  % len(again))
         with case("a malformed deadline is a usage error"):
             res = run_miner(args + ["--deadline", "30m5h"], cwd=d, timeout=30)
             check_exit(res, 2)
