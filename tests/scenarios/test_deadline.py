@@ -25,15 +25,16 @@ def main():
         projects = os.path.join(d, "projects.txt")
         with open(projects, "w") as f:
             f.write("".join("https://github.com/%s\n" % r for r in REPOS))
-        cfg = fast_config(d, max_in_flight=4, repo_concurrency=2)
+        cfg = fast_config(d, max_in_flight=2, repo_concurrency=2)
         truth = {r: sim.truth(r) for r in REPOS}
         args = ["-p", projects, "--api-url", sim.url, "-c", cfg]
         with case("stopped at the deadline: exit 0, partial, resume"):
-            res = run_miner(args + ["--deadline", "0.8s"], cwd=d, timeout=60)
+            res = run_miner(args + ["--deadline", "1.5s"], cwd=d, timeout=60)
             check_exit(res, 0)
             check("partial, resume" in res.stderr, "no 'partial, resume' on stderr:\n%s"
                   % res.stderr[-800:])
-            check(res.elapsed < 8, "stopped after %.1f s for a 0.8 s deadline" % res.elapsed)
+            check(1.5 <= res.elapsed < 10, "stopped after %.1f s for a 1.5 s deadline"
+                  % res.elapsed)
             last = res.ndjson[-1]
             check(last.get("type") == "status" and last["data"].get("stage") == "deadline",
                   "the last NDJSON line is %r" % last)
@@ -41,8 +42,12 @@ def main():
             check(torn == 0, "the CSV ends with a torn row of %d bytes" % torn)
             total = sum(len(truth[r]["runs"]) for r in REPOS)
             with_jobs = [r for r in rows if r["total_jobs"] != ""]
-            check(0 < len(with_jobs) < total, "%d runs with jobs of %d: the deadline did not "
-                  "cut the work" % (len(with_jobs), total))
+            # At 15 ms a request, 2 at a time, the jobs alone take over 3 s. (How much was
+            # done by then depends on the machine's load: not asserted.)
+            check(len(with_jobs) < total, "every run has its jobs: the deadline did not cut "
+                  "the work")
+            print("  (%d runs listed, %d with jobs, of %d at the deadline)"
+                  % (len(rows), len(with_jobs), total))
             for repo in REPOS:
                 assert_consistent_rows([r for r in rows if r["repo"] == repo], truth[repo],
                                        repo)
