@@ -420,23 +420,13 @@ static bool journal_pending(const char *csv)
 
 static int lock_output(struct merge *m)
 {
-	char *path = xasprintf("%s.lock", m->o->out);
-	int rc = 0;
-	m->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (m->lock_fd < 0)
-		rc = error_set(m->err, -errno, "cannot create lock file '%s': %s", path,
-			       strerror(errno));
-	else if (flock(m->lock_fd, LOCK_EX | LOCK_NB) != 0)
-		rc = error_set(m->err, errno == EWOULDBLOCK ? -EBUSY : -errno, "'%s' is in use by "
-			       "another ghaminer: wait for it to finish or merge into another "
-			       "file", m->o->out);
-	else
+	int rc = csvstore_lock(m->o->out, &m->lock_fd, m->err);
+	if (rc == 0)
 		remove_stale_temps(m->o->out); /* under the lock: left by a killed merge */
 	if (rc == 0 && journal_pending(m->o->out))
 		rc = error_set(m->err, -EBUSY, "'%s.journal' holds results of an interrupted "
 			       "ghaminer run: run ghaminer on '%s' once to fold them, or merge "
 			       "into another file", m->o->out, m->o->out);
-	free(path);
 	return rc;
 }
 
