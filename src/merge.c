@@ -189,7 +189,7 @@ static int scan_row(void *ctx, struct row *row)
 		buf_reset(&m->prev_repo);
 		buf_append(&m->prev_repo, it.repo, it.repolen);
 		m->prev = it;
-		m->prev.repo = m->prev_repo.data;
+		m->prev.repo = m->prev_repo.data ? m->prev_repo.data : "";
 		m->have_prev = true;
 		return 0;
 	}

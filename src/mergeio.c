@@ -445,7 +445,8 @@ static int sink_put(struct merge_sink *k, const struct merge_item *it)
 		k->stats->runs_with_jobs++;
 		k->stats->jobs += (uint64_t)it->jobs;
 	}
-	if (k->last_repo.len != it->repolen || memcmp(k->last_repo.data, it->repo, it->repolen)) {
+	if (k->stats->rows_out == 1 || k->last_repo.len != it->repolen ||
+	    (it->repolen && memcmp(k->last_repo.data, it->repo, it->repolen) != 0)) {
 		k->stats->repos++;
 		buf_reset(&k->last_repo);
 		buf_append(&k->last_repo, it->repo, it->repolen);

@@ -179,6 +179,15 @@ def bad_inputs(d, names):
             res = merge(d, "m1.csv", names[0])
         check(res.code == 5 and "in use by another ghaminer" in res.stderr, res.describe())
         check(open(os.path.join(d, "m1.csv"), "rb").read() == before, "m1.csv changed")
+    with case("a row with no run id: left out with a warning; an empty repo is kept"):
+        r = random.Random(5)
+        rows = [make_row(r, "", 5, 10, 0), make_row(r, "", 5, 20, 0), make_row(r, "o/x", 6, 1, 1)]
+        bad = dict(rows[2], id_build="abc")
+        write_csv(os.path.join(d, "odd.csv"), HEADER, rows + [bad])
+        res = merge(d, "odd-out.csv", "odd.csv")
+        check(res.code == 0 and "id_build 'abc' is not a run id" in res.stderr, res.describe())
+        check(res.ndjson[-1]["dropped"] == 1 and res.ndjson[-1]["repos"] == 2, res.describe())
+        check_equal(os.path.join(d, "odd-out.csv"), [rows[1], rows[2]])
     with case("a stale temporary file of a killed merge is removed"):
         stale = os.path.join(d, "m1.csv.tmp.abcdef")
         open(stale, "w").write("partial")
