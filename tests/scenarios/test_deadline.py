@@ -2,7 +2,8 @@
 """--deadline: a miner given less time than the work needs stops cleanly at the deadline
 (what was collected saved, the journal folded, the state kept), exits 0 saying "partial,
 resume", and the next run completes the CSV exactly. A deadline the work fits in changes
-nothing. The duration takes units from the largest down (5h30m)."""
+nothing, and watch mode stops at the deadline as well. The duration takes units from the
+largest down (5h30m)."""
 
 import os
 import sys
@@ -70,6 +71,15 @@ def main():
             again = had_jobs & set(jobs_requests(sim.log()))
             check(not again, "jobs of %d runs collected before the deadline fetched again"
                   % len(again))
+        with case("watch mode ends at the deadline too"):
+            res = run_miner(args + ["--watch", "1s", "--deadline", "2.5s"], cwd=d, timeout=60)
+            check_exit(res, 0)
+            check(2.5 <= res.elapsed < 15 and "partial, resume" in res.stderr,
+                  "%.1f s:\n%s" % (res.elapsed, res.stderr[-800:]))
+            check(len([m for m in res.ndjson if m.get("type") == "status" and
+                       m["data"].get("stage") == "watching"]) >= 1, "no pass was watched")
+            check(res.ndjson[-1]["data"].get("stage") == "deadline", "last line %r"
+                  % res.ndjson[-1])
         with case("a malformed deadline is a usage error"):
             res = run_miner(args + ["--deadline", "30m5h"], cwd=d, timeout=30)
             check_exit(res, 2)
