@@ -23,8 +23,12 @@
 /* Sorted runs merged at once; more are merged in rounds. GHAMINER_MERGE_FAN_IN lowers it
  * for the tests. */
 #define MERGE_FAN_IN 64
+/* Rows of an input checked for key order before it is taken as sorted; the merge checks
+ * the rest as it goes (and sorts the input after all if need be). GHAMINER_MERGE_PROBE
+ * lowers it for the tests. */
+#define MERGE_PROBE 20000
 
-enum { SCAN_UNSORTED = 3, SCAN_HEADER = 4 };
+enum { SCAN_UNSORTED = 3, SCAN_HEADER = 4, SCAN_PROBED = 5 };
 
 struct merge {
 	const struct merge_opts *o;
@@ -42,6 +46,7 @@ struct merge {
 	bool have_prev;
 	int lock_fd;
 	size_t fan_in;
+	uint64_t probe;
 	char *tmp;              /* the output's temporary file */
 	int tmp_fd;
 };
@@ -191,7 +196,7 @@ static int scan_row(void *ctx, struct row *row)
 		m->prev = it;
 		m->prev.repo = m->prev_repo.data ? m->prev_repo.data : "";
 		m->have_prev = true;
-		return 0;
+		return rowno >= m->probe ? SCAN_PROBED : 0;
 	}
 	if (merge_spill_add(&m->spill, &it))
 		return 0;
@@ -208,10 +213,15 @@ static int scan_input(struct merge *m, struct merge_input *in, bool spill)
 	int read_errno = 0;
 	off_t boundary = 0;
 	in->checking = !spill;
+	in->verify = false;
 	in->rows = in->dropped = 0;
 	m->have_prev = false;
 	int rc = csvscan(in->fd, in->size, scan_row, &sc, &boundary, &read_errno);
 	in->checking = false;
+	if (rc == SCAN_PROBED) {
+		in->verify = true;
+		rc = csvscan_boundary(in->fd, in->size, &boundary, &read_errno);
+	}
 	if (rc == SCAN_READ_ERROR)
 		return error_set(m->err, -read_errno, "cannot read '%s': %s", in->path,
 				 strerror(read_errno));
@@ -226,7 +236,7 @@ static int scan_input(struct merge *m, struct merge_input *in, bool spill)
 
 static int prepare_input(struct merge *m, struct merge_input *in, bool *sorted)
 {
-	int rc = scan_input(m, in, false);
+	int rc = in->out_of_order ? SCAN_UNSORTED : scan_input(m, in, false);
 	*sorted = rc == 0;
 	if (rc == SCAN_UNSORTED)
 		rc = scan_input(m, in, true);
@@ -306,7 +316,7 @@ static int write_output(struct merge *m, struct merge_source *src, size_t n)
 	rc = merge_sources(src, n, &k, m->err);
 	if (rc == 0 && fsync(m->tmp_fd) != 0)
 		rc = error_set(m->err, -errno, "cannot write '%s': %s", m->tmp, strerror(errno));
-	else if (rc)
+	else if (rc && !m->err->code)
 		error_set(m->err, rc, "cannot write '%s': %s", m->tmp, strerror(-rc));
 	buf_release(&k.out);
 	buf_release(&k.last_repo);
@@ -430,23 +440,14 @@ static int lock_output(struct merge *m)
 	return rc;
 }
 
-/* Every input checked, then sorted or read in order, merged into the temporary output. */
-static int run_merge(struct merge *m)
+/* Each input sorted or read in order, merged into the temporary output. */
+static int merge_pass(struct merge *m)
 {
 	struct merge_source *src;
 	size_t nsrc = 0, nsorted = 0;
 	bool *sorted = xcalloc(m->o->nin + 1, sizeof(bool));
-	int rc = open_inputs(m);
-	for (size_t i = 0; i < m->o->nin && rc == 0; i++)
-		rc = read_header(m, &m->in[i]);
-	if (rc == 0)
-		rc = lock_output(m);
+	int rc = 0;
 	for (size_t i = 0; i < m->o->nin && rc == 0; i++) {
-		warn_if_busy(m->in[i].path);
-		if (journal_pending(m->in[i].path))
-			msg_warn("'%s.journal' holds job details not folded into '%s': they are not "
-				 "merged (run ghaminer on it once to fold them)", m->in[i].path,
-				 m->in[i].path);
 		/* Few inputs are merged as they are; past that, sorted runs are cheaper. */
 		if (nsorted >= m->fan_in / 2)
 			rc = scan_input(m, &m->in[i], true);
@@ -455,7 +456,7 @@ static int run_merge(struct merge *m)
 	}
 	if (rc == 0)
 		rc = spill_now(m);
-	merge_spill_release(&m->spill);
+	merge_spill_release(&m->spill); /* its memory is the merge's now */
 	if (rc == 0)
 		rc = merge_rounds(m, nsorted);
 	if (rc) {
@@ -477,6 +478,47 @@ static int run_merge(struct merge *m)
 	return rc;
 }
 
+/* An input whose first rows were in key order but not the rest: start again, sorting
+ * it (its key order was only probed, to read a merged file once). */
+static void merge_restart(struct merge *m)
+{
+	msg_info("%s: sorting it", m->err->msg);
+	memset(m->err, 0, sizeof(*m->err));
+	if (m->tmp_fd >= 0)
+		close(m->tmp_fd);
+	m->tmp_fd = -1;
+	if (m->tmp)
+		unlink(m->tmp);
+	free(m->tmp);
+	m->tmp = NULL;
+	uint64_t bytes_in = m->stats->bytes_in;
+	memset(m->stats, 0, sizeof(*m->stats));
+	m->stats->bytes_in = bytes_in;
+	merge_spill_init(&m->spill, m->o->mem_limit ? m->o->mem_limit : MERGE_MEM_DEFAULT);
+}
+
+/* Every input checked, then merged (again when one proves out of order). */
+static int run_merge(struct merge *m)
+{
+	int rc = open_inputs(m);
+	for (size_t i = 0; i < m->o->nin && rc == 0; i++)
+		rc = read_header(m, &m->in[i]);
+	if (rc == 0)
+		rc = lock_output(m);
+	for (size_t i = 0; i < m->o->nin && rc == 0; i++) {
+		warn_if_busy(m->in[i].path);
+		if (journal_pending(m->in[i].path))
+			msg_warn("'%s.journal' holds job details not folded into '%s': they are not "
+				 "merged (run ghaminer on it once to fold them)", m->in[i].path,
+				 m->in[i].path);
+	}
+	while (rc == 0 && (rc = merge_pass(m)) == -EAGAIN) {
+		merge_restart(m);
+		rc = 0;
+	}
+	return rc;
+}
+
 int merge_files(const struct merge_opts *o, struct merge_stats *stats, struct error *err)
 {
 	struct merge m = {.o = o, .stats = stats, .err = err, .lock_fd = -1, .tmp_fd = -1};
@@ -492,6 +534,10 @@ int merge_files(const struct merge_opts *o, struct merge_stats *stats, struct er
 	m.in = xcalloc(o->nin + 1, sizeof(*m.in));
 	for (size_t i = 0; i < o->nin; i++)
 		m.in[i].fd = -1;
+	const char *probe = getenv("GHAMINER_MERGE_PROBE");
+	m.probe = probe ? strtoull(probe, NULL, 10) : MERGE_PROBE;
+	if (m.probe < 1)
+		m.probe = 1;
 	merge_spill_init(&m.spill, o->mem_limit ? o->mem_limit : MERGE_MEM_DEFAULT);
 	rc = o->nin ? run_merge(&m) : error_set(err, -EINVAL, "nothing to merge: name the "
 						    "input CSVs");

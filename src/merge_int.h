@@ -47,6 +47,8 @@ struct merge_input {
 	uint64_t rows, dropped;
 	bool checking;          /* the order check: the key only, no warnings yet */
 	bool torn;              /* a torn last row was left out */
+	bool verify;            /* its order was checked in part: the merge checks the rest */
+	bool out_of_order;      /* ... and found a row out of order */
 	struct buf line, repo;  /* scratch for the item made of a row */
 };
 
@@ -81,11 +83,15 @@ struct merge_source {
 	size_t pos, len, cap;
 	struct merge_input *in;   /* a CSV source's input, else NULL */
 	struct merge_csv *csv;
+	struct buf prev_repo;     /* the key before, for an input being verified */
+	struct merge_item prev;
+	bool have_prev;
 };
 void merge_source_run(struct merge_source *s, int fd);
 void merge_source_csv(struct merge_source *s, struct merge_input *in);
 /* Step to the next item (s->cur, valid until the next call), or s->eof. 0, or a negative
- * errno with err filled. */
+ * errno with err filled: -EAGAIN when an input being verified is out of key order after
+ * all (its out_of_order set). */
 int merge_source_next(struct merge_source *s, struct error *err);
 void merge_source_release(struct merge_source *s);
 

@@ -283,6 +283,7 @@ void merge_source_release(struct merge_source *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s->buf);
+	buf_release(&s->prev_repo);
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
 }
@@ -361,6 +362,22 @@ static int csv_pull(struct merge_source *s, struct error *err)
 	return 0;
 }
 
+/* An input whose order was checked in part: the rest is checked as it is merged. */
+static int csv_verify(struct merge_source *s, uint64_t rowno, struct error *err)
+{
+	if (s->have_prev && merge_key_cmp(&s->cur, &s->prev) < 0) {
+		s->in->out_of_order = true;
+		return error_set(err, -EAGAIN, "'%s' is not in key order after all (row %" PRIu64
+				 ")", s->in->path, rowno + 1);
+	}
+	buf_reset(&s->prev_repo);
+	buf_append(&s->prev_repo, s->cur.repo, s->cur.repolen);
+	s->prev = s->cur;
+	s->prev.repo = s->prev_repo.data ? s->prev_repo.data : "";
+	s->have_prev = true;
+	return 0;
+}
+
 static int csv_next(struct merge_source *s, struct error *err)
 {
 	struct merge_csv *mc = s->csv;
@@ -376,8 +393,10 @@ static int csv_next(struct merge_source *s, struct error *err)
 		}
 		rc = merge_row_item(s->in, &row, rowno, &s->cur, err);
 		free_row(&row);
-		if (rc <= 0)
+		if (rc < 0)
 			return rc;
+		if (rc == 0)
+			return s->in->verify ? csv_verify(s, rowno, err) : 0;
 	}
 }
 

@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 
@@ -130,6 +131,35 @@ def main():
             check(res.ndjson[-1]["sorted_inputs"] == 1 and "in key order" in res.stderr,
                   "the merged input was sorted again:\n%s" % res.stderr)
             check_equal(os.path.join(d, "m2.csv"), oracle(inputs + [newer]))
+
+        with case("a merged file with rows appended out of order: sorted after all"):
+            # Its first rows are in key order (only those are checked before the merge):
+            # the rest is checked as it is merged, and the merge starts again sorting it.
+            _, merged = read_rows(os.path.join(d, "m1.csv"))
+            tail = [make_row(random.Random(9), "a/first", 1000 + k, 9000, 1) for k in (5, 1, 3)]
+            write_csv(os.path.join(d, "appended.csv"), HEADER, merged + tail)
+            res = merge(d, "m3.csv", "appended.csv", "s3.csv",
+                        env={"GHAMINER_MERGE_PROBE": "50"})
+            check(res.code == 0 and "not in key order after all" in res.stderr, res.describe())
+            check(res.ndjson[-1]["sorted_inputs"] == 0, "stats %r" % res.ndjson[-1])
+            check_equal(os.path.join(d, "m3.csv"), oracle([merged + tail, newer]))
+        with case("a torn last line of a file in key order past the rows checked first"):
+            with open(os.path.join(d, "torn-sorted.csv"), "w", newline="") as f:
+                f.write(open(os.path.join(d, "m1.csv"), newline="").read() + 'z/z,9,"torn')
+            res = merge(d, "m5.csv", "torn-sorted.csv", env={"GHAMINER_MERGE_PROBE": "50"})
+            check(res.code == 0 and "torn row" in res.stderr, res.describe())
+            check(open(os.path.join(d, "m5.csv"), "rb").read() ==
+                  open(os.path.join(d, "m1.csv"), "rb").read(), "m5.csv differs from m1.csv")
+        with case("a damaged row deep in a file in key order: named as such"):
+            lines = open(os.path.join(d, "m1.csv"), newline="").read().split("\n")
+            lines[300] = "o/x,1,2"
+            with open(os.path.join(d, "damaged.csv"), "w", newline="") as f:
+                f.write("\n".join(lines))
+            res = merge(d, "m4.csv", "damaged.csv", env={"GHAMINER_MERGE_PROBE": "50"})
+            check(res.code == 2 and re.search(r"damaged.csv' row \d+ has 3 fields", res.stderr),
+                  res.describe())
+            check(not os.path.exists(os.path.join(d, "m4.csv")), "m4.csv written")
+            check(not [f for f in os.listdir(d) if "m4.csv.tmp" in f], "temporary file left")
 
         bad_inputs(d, names)
         states(d)
