@@ -51,6 +51,10 @@ struct csvstore {
  * csvstore_close is safe after a failure. */
 int csvstore_open(struct csvstore *cs, const char *path, struct error *err);
 void csvstore_close(struct csvstore *cs);
+/* Take <path>.lock (flock, our pid written in it) as csvstore_open does, for another
+ * writer of the CSV (a merge into it). 0 with *lock_fd open (close it to release), or a
+ * negative errno with err filled (-EBUSY: "'x.csv' is in use by another ghaminer (pid N)"). */
+int csvstore_lock(const char *path, int *lock_fd, struct error *err);
 
 /* When an error happened, for csvstore_advice: opening the store, or while mining (when
  * what was collected is kept and a run resumes). */

@@ -54,6 +54,7 @@ struct settings {
 	int graphql_cross_check; /* default 3, 0..100: runs fetched both ways at the start */
 	int budget_reserve;      /* primary budget kept back, default 50 */
 	double watch_interval;   /* seconds; 0 = no watch. --watch 5m / watch_interval: 5m */
+	double deadline;         /* seconds after the start to stop cleanly; 0 = none */
 	int max_retries;         /* default 5, 0..20 */
 	double request_timeout;  /* seconds, default 30 */
 	bool quiet;              /* --quiet: no progress on stderr */
@@ -76,7 +77,8 @@ void settings_release(struct settings *s);
 /* The --help text, generated from the table of settings. */
 void settings_usage(FILE *out);
 
-/* "90", "90s", "5m", "2h" → seconds; -1 when malformed. */
+/* "90", "90s", "5m", "2h", "5h30m" (units from the largest down) → seconds; -1 when
+ * malformed. */
 double settings_parse_duration(const char *text);
 
 #endif

@@ -192,6 +192,8 @@ const struct cli_arg *cli_given(const struct cli *c, const struct setting_def *d
 static const char intro[] =
 "Usage: ghaminer [OPTIONS] -s REPO\n"
 "       ghaminer [OPTIONS] -p FILE\n"
+"       ghaminer merge -o OUT.csv IN.csv...  (merge shards; see merge --help)\n"
+"       ghaminer shard -p FILE -n N -i I     (split FILE; see shard --help)\n"
 "\n"
 "Mine the GitHub Actions history of repositories into a CSV file, one row per\n"
 "workflow run, written as the runs are collected. Running the same command\n"
@@ -212,7 +214,7 @@ static const char token_note[] =
 /* The codes of enum exit_code (miner.h), which main.c returns. */
 static const char exit_status[] =
 "Exit status:\n"
-"  0    all runs collected\n"
+"  0    all runs collected, or --deadline reached (re-run to resume)\n"
 "  1    partial: some runs could not be collected; re-run to resume\n"
 "  2    usage or config error\n"
 "  3    authentication failed or repository not found\n"

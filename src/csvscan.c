@@ -42,6 +42,41 @@ static void on_row(int c, void *data)
 	csvscan_row_clear(&sc->row);
 }
 
+/* Follow quotes through p (n bytes at offset off): *last gets the offset just past the
+ * last row terminator outside quotes. RFC 4180's doubled quotes toggle twice. */
+static void track_rows(const char *p, ssize_t n, off_t off, int *inquote, off_t *last)
+{
+	for (ssize_t i = 0; i < n; i++) {
+		if (p[i] == '"')
+			*inquote = !*inquote;
+		else if (p[i] == '\n' && !*inquote)
+			*last = off + i + 1;
+	}
+}
+
+int csvscan_boundary(int fd, off_t limit, off_t *boundary, int *read_errno)
+{
+	char *chunk = xmalloc(1 << 16);
+	off_t off = 0, last = 0;
+	int inquote = 0, rc = 0;
+	while (off < limit) {
+		size_t want = (size_t)(limit - off) < (1 << 16) ? (size_t)(limit - off) : (1 << 16);
+		ssize_t n = pread(fd, chunk, want, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*read_errno = n < 0 ? errno : EIO;
+			rc = SCAN_READ_ERROR;
+			break;
+		}
+		track_rows(chunk, n, off, &inquote, &last);
+		off += n;
+	}
+	*boundary = last;
+	free(chunk);
+	return rc;
+}
+
 /* Parse fd from offset 0 up to limit, calling fn per complete row. Also reports the offset
  * just past the last row terminator outside quotes (*boundary): bytes after it are a torn
  * row. Returns 0, SCAN_READ_ERROR (*read_errno set), SCAN_MALFORMED, or fn's non-zero. Uses
@@ -70,12 +105,7 @@ int csvscan(int fd, off_t limit, row_fn fn, void *ctx, off_t *boundary,
 			rc = SCAN_READ_ERROR;
 			goto out;
 		}
-		for (ssize_t i = 0; i < n; i++) {
-			if (chunk[i] == '"')
-				inquote = !inquote;
-			else if (chunk[i] == '\n' && !inquote)
-				last = off + i + 1;
-		}
+		track_rows(chunk, n, off, &inquote, &last);
 		if (csv_parse(&p, chunk, (size_t)n, on_field, on_row, &sc) != (size_t)n) {
 			rc = SCAN_MALFORMED;
 			goto out;

@@ -179,36 +179,36 @@ static int write_header(struct csvstore *cs, struct error *err)
 	return 0;
 }
 
-static int take_lock(struct csvstore *cs, struct error *err)
+int csvstore_lock(const char *path, int *lock_fd, struct error *err)
 {
-	char *lockpath = xasprintf("%s.lock", cs->path);
+	char *lockpath = xasprintf("%s.lock", path);
 	int rc = 0;
-	cs->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (cs->lock_fd < 0 && errno == ENOENT) {
+	*lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (*lock_fd < 0 && errno == ENOENT) {
 		rc = error_set(err, -errno, "cannot write '%s': its folder does not exist; create "
-			       "it first", cs->path);
-	} else if (cs->lock_fd < 0) {
+			       "it first", path);
+	} else if (*lock_fd < 0) {
 		rc = error_set(err, -errno, "cannot write '%s': cannot create its lock file '%s': %s",
-			       cs->path, lockpath, strerror(errno));
-	} else if (flock(cs->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+			       path, lockpath, strerror(errno));
+	} else if (flock(*lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno == EWOULDBLOCK) {
 			char pid[32] = "";
-			ssize_t n = pread(cs->lock_fd, pid, sizeof(pid) - 1, 0);
+			ssize_t n = pread(*lock_fd, pid, sizeof(pid) - 1, 0);
 			pid[n > 0 ? n : 0] = '\0';
 			pid[strcspn(pid, "\n")] = '\0';
 			rc = error_set(err, -EBUSY, "'%s' is in use by another ghaminer (pid %s)",
-				       cs->path, *pid ? pid : "unknown");
+				       path, *pid ? pid : "unknown");
 		} else {
 			rc = error_set(err, -errno, "cannot lock '%s': %s", lockpath,
 				       strerror(errno));
 		}
-		close(cs->lock_fd);
-		cs->lock_fd = -1;
+		close(*lock_fd);
+		*lock_fd = -1;
 	} else {
 		char pid[32];
 		int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-		if (ftruncate(cs->lock_fd, 0) == 0)
-			(void)!pwrite(cs->lock_fd, pid, (size_t)n, 0);
+		if (ftruncate(*lock_fd, 0) == 0)
+			(void)!pwrite(*lock_fd, pid, (size_t)n, 0);
 	}
 	free(lockpath);
 	return rc;
@@ -249,7 +249,7 @@ int csvstore_open(struct csvstore *cs, const char *path, struct error *err)
 	if (!cs->path)
 		return err->code;
 	path = cs->path;
-	rc = take_lock(cs, err);
+	rc = csvstore_lock(path, &cs->lock_fd, err);
 	if (rc)
 		return rc;
 	remove_stale_temps(path); /* under the lock: no other process writes one */

@@ -24,6 +24,8 @@ void csvscan_row_clear(struct row *r);
  * just past the last row terminator outside quotes (*boundary): bytes after it are a torn
  * row. Returns 0, SCAN_READ_ERROR (*read_errno set), SCAN_MALFORMED, or fn's non-zero. */
 int csvscan(int fd, off_t limit, row_fn fn, void *ctx, off_t *boundary, int *read_errno);
+/* Only the boundary csvscan reports, without parsing: 0 or SCAN_READ_ERROR. */
+int csvscan_boundary(int fd, off_t limit, off_t *boundary, int *read_errno);
 /* Fill rec (and extra, for columns we do not know) from a parsed row of a file whose
  * column i holds record column map[i] (or -1). */
 void csvscan_to_record(size_t ncols, const int *map, struct row *row, struct record *rec,

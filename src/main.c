@@ -2,16 +2,24 @@
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "miner.h"
 #include "msg.h"
 #include "ndjson.h"
 #include "settings.h"
+#include "subcmd.h"
 
 int main(int argc, char **argv)
 {
 	struct settings s = {0};
 	int rc = EXIT_OK;
+
+	/* Commands beside mining take their own options. */
+	if (argc > 1 && strcmp(argv[1], "merge") == 0)
+		return subcmd_merge(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "shard") == 0)
+		return subcmd_shard(argc - 1, argv + 1);
 
 	/* settings_load has printed what is wrong; any failure there is a usage error. */
 	if (settings_load(&s, argc, argv) < 0) {

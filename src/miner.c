@@ -39,6 +39,8 @@ struct miner {
 	size_t nslots, next_slot, active, ndone;
 	uv_signal_t sig_int, sig_term, sig_hup, sig_usr1;
 	uv_timer_t watch_timer, progress_timer;
+	uv_timer_t deadline_timer;   /* --deadline */
+	bool deadline_hit;
 	struct engine_call reap_call;
 	int exit_code;
 	int stop_signal;
@@ -450,6 +452,36 @@ static void on_signal(uv_signal_t *h, int signum)
 		miner_finish(mn);
 }
 
+/* --deadline: stop as SIGTERM does (what was collected saved, the state kept), but the
+ * collection is not failed: exit 0, and the next run resumes. */
+static void on_deadline(uv_timer_t *t)
+{
+	struct miner *mn = t->data;
+	/* A single pass already over, only saving, is complete: let it say so. */
+	if (mn->stop_signal || mn->finished || (mn->draining && mn->s->watch_interval <= 0))
+		return;
+	mn->deadline_hit = true;
+	mn->fatal = true; /* no new session, no new pass */
+	msg_warn("deadline of %.0f s reached: stopping (saving what was collected)",
+		 mn->s->deadline);
+	stop_all(mn, SF_CANCELLED);
+	engine_stop(&mn->e);
+	if (!mn->busy && !mn->draining)
+		miner_finish(mn);
+}
+
+/* The last word after a deadline. */
+static void deadline_said(struct miner *mn)
+{
+	msg_warn("partial, resume: the deadline stopped the collection; what was collected is "
+		 "saved in '%s': run again to resume", mn->s->output_csv);
+	ndjson_emit("status", json_pack(
+		"{s:s, s:s, s:b, s:i, s:O}", "message", "partial, resume: the deadline stopped the "
+		"collection; what was collected is saved: run again to resume", "stage",
+		"deadline", "ok", mn->exit_code == EXIT_OK, "exit_code", mn->exit_code,
+		"repos", mn->summary ? mn->summary : json_null()));
+}
+
 static void miner_finish(struct miner *mn)
 {
 	if (mn->finished)
@@ -460,6 +492,8 @@ static void miner_finish(struct miner *mn)
 		mn->exit_code = stop_signals[k].code;
 		ndjson_status("interrupted", "interrupted by %s: what was collected is saved; run "
 			      "again to resume", stop_signals[k].name);
+	} else if (mn->deadline_hit) {
+		deadline_said(mn);
 	} else {
 		/* Partial is a completed collection that left something to retry. */
 		bool ended = mn->exit_code == EXIT_OK || mn->exit_code == EXIT_PARTIAL;
@@ -484,6 +518,7 @@ static void miner_finish(struct miner *mn)
 	uv_close((uv_handle_t *)&mn->sig_usr1, NULL);
 	uv_close((uv_handle_t *)&mn->watch_timer, NULL);
 	uv_close((uv_handle_t *)&mn->progress_timer, NULL);
+	uv_close((uv_handle_t *)&mn->deadline_timer, NULL);
 	store_close(&mn->st);
 	progress_done();
 }
@@ -503,6 +538,11 @@ static void handles_init(struct miner *mn)
 	mn->watch_timer.data = mn;
 	uv_timer_init(&mn->loop, &mn->progress_timer);
 	mn->progress_timer.data = mn;
+	uv_timer_init(&mn->loop, &mn->deadline_timer);
+	mn->deadline_timer.data = mn;
+	if (mn->s->deadline > 0)
+		uv_timer_start(&mn->deadline_timer, on_deadline, (uint64_t)(mn->s->deadline * 1000),
+			       0);
 	progress_init(mn->s->quiet);
 	if (progress_interval() > 0) {
 		uint64_t every = (uint64_t)(progress_interval() * 1000);

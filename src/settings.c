@@ -60,8 +60,13 @@ const struct setting_def settings_table[] = {
 	{ .key = "watch_interval", .long_opt = "--watch", .yaml_key = "watch_interval",
 	  .type = SET_DURATION, .def = "0", .offset = F(watch_interval), .metavar = "DURATION",
 	  .section = SEC_SELECTION,
-	  .help = "keep running, polling for new runs every DURATION (90 or 90s, 5m, 2h; "
+	  .help = "keep running, polling for new runs every DURATION (90 or 90s, 5m, 1h30m; "
 		  "0: mine once and exit)" },
+	{ .key = "deadline", .long_opt = "--deadline", .yaml_key = "deadline",
+	  .type = SET_DURATION, .def = "0", .offset = F(deadline), .metavar = "DURATION",
+	  .section = SEC_SELECTION,
+	  .help = "stop cleanly after DURATION (like 5h30m), saving what was collected, and "
+		  "exit 0 saying the collection is partial: the next run resumes (0: none)" },
 	{ .key = "quiet", .long_opt = "--quiet", .yaml_key = "quiet", .type = SET_BOOL,
 	  .def = "false", .offset = F(quiet), .section = SEC_SELECTION,
 	  .help = "no progress messages on stderr" },
@@ -181,35 +186,51 @@ const char *settings_shown(const char *text, char *buf, size_t n)
 
 /* ---------------------------------------------------------------- value types */
 
-double settings_parse_duration(const char *text)
+/* One number, with its fraction. */
+static const char *duration_number(const char *p, double *value)
 {
-	const char *p = text;
-	double value = 0, scale = 1, unit;
+	double scale = 1;
 	size_t digits = 0;
-
-	if (!p)
-		return -1;
+	*value = 0;
 	for (; isdigit((unsigned char)*p); p++, digits++)
-		value = value * 10 + (*p - '0');
+		*value = *value * 10 + (*p - '0');
 	if (!digits)
-		return -1;
+		return NULL;
 	if (*p == '.') {
 		size_t frac = 0;
 		for (p++; isdigit((unsigned char)*p); p++, frac++)
-			value += (*p - '0') * (scale /= 10);
+			*value += (*p - '0') * (scale /= 10);
 		if (!frac)
-			return -1;
+			return NULL;
 	}
-	switch (*p) {
-	case '\0': unit = 1; break;
-	case 's': unit = 1; p++; break;
-	case 'm': unit = 60; p++; break;
-	case 'h': unit = 3600; p++; break;
-	default: return -1;
-	}
-	if (*p || !isfinite(value * unit))
+	return p;
+}
+
+double settings_parse_duration(const char *text)
+{
+	/* "90" alone, or parts with units from the largest down, each once: "5h30m", "2m30s". */
+	static const char units[] = "hms";
+	static const double unit_s[] = {3600, 60, 1};
+	const char *p = text;
+	double total = 0, value;
+	size_t next = 0;
+	if (!p || !*p)
 		return -1;
-	return value * unit;
+	while (*p) {
+		if (!(p = duration_number(p, &value)))
+			return -1;
+		const char *u = *p ? strchr(units + next, *p) : NULL;
+		if (!*p && next == 0) {
+			total = value; /* plain seconds */
+			break;
+		}
+		if (!u)
+			return -1;
+		total += value * unit_s[u - units];
+		next = (size_t)(u - units) + 1;
+		p++;
+	}
+	return isfinite(total) ? total : -1;
 }
 
 /* A real calendar date written YYYY-MM-DD. */
