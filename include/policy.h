@@ -118,4 +118,28 @@
  * few pages listed again. */
 #define POLICY_STATE_SAVE_MS 1000
 
+/* ---- ghaminer serve (serve*.c) ----------------------------------------------------------- */
+
+/* Repositories one server keeps (each a few hundred bytes, plus its clients). */
+#define POLICY_SERVE_MAX_REPOS 1000
+/* Runs per runs_page message of what the CSV holds (the API's page, as GitHub's). */
+#define POLICY_SERVE_PAGE_RUNS 100
+/* The API's page of runs: by default and at most. */
+#define POLICY_API_LIMIT 100
+#define POLICY_API_LIMIT_MAX 1000
+/* A request body (nothing we take has one), a client's frame (nothing is read from it),
+ * and an HTTP connection idle or slow to send its request. Headers are bounded by H2O
+ * (8 KiB). */
+#define POLICY_SERVE_MAX_BODY (64u << 10)
+#define POLICY_WS_MAX_FRAME 4096
+#define POLICY_SERVE_IDLE_MS 10000
+/* A closed client must answer the close frame within this, or its socket is closed. */
+#define POLICY_WS_CLOSE_WAIT_MS 2000
+/* A serve token shorter than this is refused with --allow-remote. */
+#define POLICY_SERVE_TOKEN_MIN 16
+/* WebSocket close codes of our own (4000-4999 are the application's). */
+#define POLICY_WS_CLOSE_BAD_REPO 4400
+#define POLICY_WS_CLOSE_AUTH 4401
+#define POLICY_WS_CLOSE_NOT_FOUND 4404
+
 #endif

@@ -525,6 +525,17 @@ void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg)
 	f->wait_arg = arg;
 }
 
+void fetch_set_tokens(struct fetch *f, const char *const *tokens, int ntokens)
+{
+	if (ntokens > GOVERNOR_MAX_TOKENS)
+		ntokens = GOVERNOR_MAX_TOKENS;
+	f->tokens = tokens;
+	if (ntokens > f->ntokens) {
+		f->ntokens = ntokens;
+		governor_add_tokens(&f->gov, ntokens);
+	}
+}
+
 static struct fetch_req *new_req(struct fetch_owner *owner, const char *url,
 				 fetch_decode_fn decode, fetch_done_cb done, void *arg, bool first)
 {
