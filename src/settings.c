@@ -127,10 +127,10 @@ const struct setting_def settings_table[] = {
 	{ .key = "listen", .long_opt = "--listen", .yaml_key = "listen", .type = SET_PATH,
 	  .def = "127.0.0.1:3000", .offset = F(listen), .metavar = "HOST:PORT",
 	  .section = SEC_SERVE, .flags = SF_SHOW_DEFAULT,
-	  .help = "ghaminer serve: the address to listen on" },
+	  .help = "the address to listen on" },
 	{ .key = "allow_remote", .long_opt = "--allow-remote", .yaml_key = "allow_remote",
 	  .type = SET_BOOL, .def = "false", .offset = F(allow_remote), .section = SEC_SERVE,
-	  .help = "ghaminer serve: allow an address other than the loopback (needs serve_token)" },
+	  .help = "allow an address other than the loopback (needs serve_token)" },
 	{ .key = "serve_token", .env = "GHAMINER_SERVE_TOKEN", .yaml_key = "serve_token",
 	  .type = SET_PATH, .offset = F(serve_token), .flags = SF_NULLABLE,
 	  .help = "ghaminer serve: a secret every request must carry (Authorization: Bearer, or "
