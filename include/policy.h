@@ -133,6 +133,9 @@
 #define POLICY_SERVE_MAX_BODY (64u << 10)
 #define POLICY_WS_MAX_FRAME 4096
 #define POLICY_SERVE_IDLE_MS 10000
+/* A connection's kernel send buffer (Linux doubles it): a slow client's backlog is then
+ * mostly in its queue, which serve_queue_kb bounds. */
+#define POLICY_SERVE_SNDBUF (64 << 10)
 /* A closed client must answer the close frame within this, or its socket is closed. */
 #define POLICY_WS_CLOSE_WAIT_MS 2000
 /* A serve token shorter than this is refused with --allow-remote. */

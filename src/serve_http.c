@@ -366,6 +366,10 @@ static void on_accept(uv_stream_t *l, int status)
 		return;
 	}
 	h->conns++;
+	/* The kernel's share of a slow client's backlog stays small too: what a client leaves
+	 * unread is then mostly in its queue, which serve_queue_kb bounds. */
+	int sndbuf = POLICY_SERVE_SNDBUF;
+	uv_send_buffer_size((uv_handle_t *)&c->tcp, &sndbuf);
 	h2o_accept(&h->accept, h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed));
 }
 

@@ -169,7 +169,7 @@ static void send_json(struct serve_client *c, const char *type, json_t *data)
 
 static void flush_page(struct snapshot *sn, bool more)
 {
-	if (!json_array_size(sn->runs) && sn->page)
+	if (!json_array_size(sn->runs))
 		return;
 	send_json(sn->c, "runs_page",
 		  json_pack("{s:i, s:O, s:[], s:I, s:b, s:s, s:b}", "page", ++sn->page, "runs",
@@ -198,10 +198,11 @@ static int snapshot_row(void *ctx, struct record *row)
 	free(row->v[COL_TOTAL_JOBS]);
 	free(row->v[COL_JOB_DETAILS]);
 	row->v[COL_TOTAL_JOBS] = row->v[COL_JOB_DETAILS] = NULL;
-	json_array_append_new(sn->runs, record_to_json(row));
-	sn->nruns++;
+	/* A full page goes once the next run shows there is more (has_more stays true). */
 	if (json_array_size(sn->runs) == POLICY_SERVE_PAGE_RUNS)
 		flush_page(sn, true);
+	json_array_append_new(sn->runs, record_to_json(row));
+	sn->nruns++;
 	return 0;
 }
 

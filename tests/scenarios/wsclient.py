@@ -5,6 +5,7 @@
                       .body its body otherwise; .recv() → the next message as parsed JSON
                       (None once closed: .close_code, .close_reason); .messages() reads until
                       a predicate holds; .pause() stops reading (a slow client)
+  Reader(ws, until)   read a client in a thread; .result() → its messages
   Server(...)         ghaminer serve on 127.0.0.1 and a free port, stderr kept; .http()
 """
 
@@ -18,10 +19,11 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 
-from harness import TOKEN, fail, miner_bin
+from harness import TOKEN, check_miner_stderr, fail, miner_bin
 from harness3 import miner_env
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -166,6 +168,30 @@ class WS:
         self.sock.close()
 
 
+class Reader(threading.Thread):
+    """Read ws in a thread until until(msg) (or the end): .msgs, .error; join(t) → msgs."""
+
+    def __init__(self, ws, until, timeout=60, what="the end"):
+        super().__init__(daemon=True)
+        self.ws, self.until, self.timeout, self.what = ws, until, timeout, what
+        self.msgs, self.error = [], None
+        self.start()
+
+    def run(self):
+        try:
+            self.msgs = self.ws.messages(self.until, timeout=self.timeout, what=self.what)
+        except Exception as e:  # reported by result()
+            self.error = e
+
+    def result(self):
+        self.join(self.timeout + 5)
+        if self.is_alive():
+            fail("a client's reader did not finish within %ss" % self.timeout)
+        if self.error:
+            raise self.error
+        return self.msgs
+
+
 def stage(name):
     return lambda m: m.get("type") == "status" and m["data"].get("stage") == name
 
@@ -177,7 +203,7 @@ class Server:
         self.cwd = cwd
         fd, self.err_path = tempfile.mkstemp(prefix="ghaminer-serve-stderr-")
         self.err = os.fdopen(fd, "w+b")
-        cmd = [miner_bin(), "serve", "--listen", "127.0.0.1:0"] + [str(a) for a in args]
+        self.cmd = cmd = [miner_bin(), "serve", "--listen", "127.0.0.1:0"] + [str(a) for a in args]
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=miner_env(token, env), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self.err)
         deadline = time.monotonic() + 15
@@ -225,6 +251,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
                 fail("ghaminer serve did not stop within %ss of signal %d:\n%s" % (timeout, sig, self.stderr()[-3000:]))
+        check_miner_stderr(self.stderr(), self.cmd)  # sanitizer reports fail the test
         return self.proc.returncode
 
     def __enter__(self):
