@@ -138,6 +138,8 @@
 #define POLICY_SERVE_SNDBUF (64 << 10)
 /* A closed client must answer the close frame within this, or its socket is closed. */
 #define POLICY_WS_CLOSE_WAIT_MS 2000
+/* A close that waits for the client's queue to drain checks it this often. */
+#define POLICY_WS_DRAIN_TICK_MS 10
 /* A serve token shorter than this is refused with --allow-remote. */
 #define POLICY_SERVE_TOKEN_MIN 16
 /* WebSocket close codes of our own (4000-4999 are the application's). */

@@ -25,6 +25,9 @@ struct serve_client {
 	size_t allowance;            /* bytes it may leave unread now (the bound, plus what is
 				      * left of the CSV's part) */
 	bool closing;
+	int close_code;
+	char close_reason[120];      /* at most 123 bytes fit in a close frame */
+	int drain_ticks;
 	uv_timer_t timer;            /* the peer must answer a close within this */
 	TAILQ_ENTRY(serve_client) link;
 };
@@ -84,16 +87,43 @@ static void proceed(struct serve_client *c)
 		h2o_websocket_proceed(c->ws);
 }
 
-static void client_close(struct serve_client *c, int code, const char *reason)
+static void send_close(struct serve_client *c)
+{
+	wslay_event_queue_close(c->ws->ws_ctx, (uint16_t)c->close_code,
+				(const uint8_t *)c->close_reason, strlen(c->close_reason));
+	uv_timer_start(&c->timer, on_close_timeout, POLICY_WS_CLOSE_WAIT_MS, 0);
+	proceed(c);
+}
+
+/* A close after the queue: wslay sends a close frame ahead of queued messages, so the last
+ * messages (an error, the end of a pass) wait until they are written, for a while. */
+static void on_drain_tick(uv_timer_t *t)
+{
+	struct serve_client *c = t->data;
+	if (!c->ws)
+		return;
+	c->drain_ticks++;
+	if (wslay_event_get_queued_msg_count(c->ws->ws_ctx) == 0 ||
+	    c->drain_ticks * POLICY_WS_DRAIN_TICK_MS >= POLICY_WS_CLOSE_WAIT_MS) {
+		uv_timer_stop(t);
+		send_close(c);
+	}
+}
+
+/* Close with code and reason: at once (drop what is queued), or after the queue. */
+static void client_close(struct serve_client *c, int code, const char *reason, bool drain)
 {
 	if (c->closing || !c->ws)
 		return;
 	c->closing = true;
 	detach(c);
-	wslay_event_queue_close(c->ws->ws_ctx, (uint16_t)code, (const uint8_t *)reason,
-				strlen(reason));
-	uv_timer_start(&c->timer, on_close_timeout, POLICY_WS_CLOSE_WAIT_MS, 0);
-	proceed(c);
+	c->close_code = code;
+	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	if (drain && wslay_event_get_queued_msg_count(c->ws->ws_ctx) > 0)
+		uv_timer_start(&c->timer, on_drain_tick, POLICY_WS_DRAIN_TICK_MS,
+			       POLICY_WS_DRAIN_TICK_MS);
+	else
+		send_close(c);
 }
 
 /* Queue one frame. false when the client was closed for being too slow. */
@@ -120,7 +150,7 @@ static bool client_send(struct serve_client *c, const char *type, const char *da
 			 c->repo ? c->repo->ref.full_name : "?", queued / 1024, c->sv->s.serve_queue_kb);
 		snprintf(reason, sizeof(reason), "client too slow: %zu KiB unread", queued / 1024);
 		buf_release(&frame);
-		client_close(c, 1013, reason);
+		client_close(c, 1013, reason, false);
 		return false;
 	}
 	struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)frame.data, len};
@@ -145,7 +175,7 @@ void serve_ws_close_all(struct serve_repo *r, int code, const char *reason)
 {
 	struct serve_client *c;
 	while ((c = TAILQ_FIRST(&r->clients)))
-		client_close(c, code, reason);
+		client_close(c, code, reason, true);
 }
 
 /* ---- opening: the CSV's part ------------------------------------------------------------- */
@@ -256,7 +286,7 @@ void serve_ws_open(struct serve *sv, h2o_req_t *req, const char *key, struct ser
 	msg_info("client #%u (%s) joined %s", c->id, c->peer, r->ref.full_name);
 	send_snapshot(c);
 	if (!r->s && (pass = serve_repo_pass(r)) < 0 && pass != -EBUSY)
-		client_close(c, 1011, "cannot start mining: the server is stopping");
+		client_close(c, 1011, "cannot start mining: the server is stopping", true);
 }
 
 void serve_ws_refuse(struct serve *sv, h2o_req_t *req, const char *key, int code,
@@ -265,5 +295,5 @@ void serve_ws_refuse(struct serve *sv, h2o_req_t *req, const char *key, int code
 	struct serve_client *c = upgrade(sv, req, key);
 	msg_info("client #%u (%s) refused: %s", c->id, c->peer, reason);
 	send_json(c, "error", json_pack("{s:s}", "message", reason));
-	client_close(c, code, reason);
+	client_close(c, code, reason, true);
 }
