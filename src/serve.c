@@ -124,6 +124,11 @@ int serve_repo_pass(struct serve_repo *r)
 	return r->pass;
 }
 
+static void on_kick(uv_timer_t *t)
+{
+	(void)t;
+}
+
 /* The pass is over: tell the clients, fold the jobs into the CSV soon, plan the next. */
 static void pass_over(struct serve *sv, struct serve_repo *r)
 {
@@ -135,7 +140,10 @@ static void pass_over(struct serve *sv, struct serve_repo *r)
 	if (sum->failure == SF_NONE)
 		r->last_ok = r->last_end;
 	if (sum->jobs_collected) {
+		/* Into the CSV now (in the pool), not at the next event of an idle server: the
+		 * store folds at the end of a loop iteration, and a due timer ends this one. */
 		store_fold_soon(&sv->st);
+		uv_timer_start(&sv->kick, on_kick, 0, 0);
 		st = json_pack("{s:o, s:s, s:s}", "message",
 			       json_sprintf("CSV file updated with jobs of %zu runs",
 					    sum->jobs_collected),
@@ -249,6 +257,7 @@ static void serve_finish(struct serve *sv)
 	engine_close(&sv->e);
 	LIST_FOREACH(r, &sv->repos, link)
 		uv_close((uv_handle_t *)&r->watch_timer, NULL);
+	uv_close((uv_handle_t *)&sv->kick, NULL);
 	uv_close((uv_handle_t *)&sv->sig_int, NULL);
 	uv_close((uv_handle_t *)&sv->sig_term, NULL);
 	store_close(&sv->st);
@@ -333,6 +342,7 @@ int serve_run(const struct settings *s)
 	}
 	rc = serve_open(sv, s);
 	if (rc == EXIT_OK) {
+		uv_timer_init(&sv->loop, &sv->kick);
 		uv_signal_init(&sv->loop, &sv->sig_int);
 		uv_signal_init(&sv->loop, &sv->sig_term);
 		sv->sig_int.data = sv->sig_term.data = sv;

@@ -53,6 +53,7 @@ struct serve {
 	int passes;                   /* pass ids, over every repository */
 	struct serve_http *http;
 	uv_signal_t sig_int, sig_term;
+	uv_timer_t kick;              /* ends a loop iteration: the store folds at its end */
 	struct engine_call reap_call;
 	int stop_signal;
 	bool finished;
