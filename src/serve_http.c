@@ -216,6 +216,24 @@ static bool serve_token_ok(struct serve *sv, h2o_req_t *req)
 	return ok;
 }
 
+/* Origin is http:// + the Host asked for, and that host is a loopback name: the page
+ * opened as http://localhost:3000 as well as http://127.0.0.1:3000. Another name is not
+ * enough (a DNS rebinding page would have one). */
+static bool same_host_origin(h2o_req_t *req, const char *o, size_t len)
+{
+	size_t hl = 0;
+	const char *host = header(req, "host", &hl);
+	static const char *const loopback[] = {"localhost", "127.0.0.1", "[::1]"};
+	if (!host || len != 7 + hl || strncasecmp(o, "http://", 7) || strncasecmp(o + 7, host, hl))
+		return false;
+	for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
+		size_t n = strlen(loopback[i]);
+		if (hl >= n && !strncasecmp(host, loopback[i], n) && (hl == n || host[n] == ':'))
+			return true;
+	}
+	return false;
+}
+
 /* A browser's WebSocket carries Origin: it must be ours or one of allowed_origins. Other
  * clients send none. */
 static bool origin_ok(struct serve_http *h, h2o_req_t *req)
@@ -226,6 +244,8 @@ static bool origin_ok(struct serve_http *h, h2o_req_t *req)
 	if (!o)
 		return true;
 	if (len == strlen(h->origin) && !strncasecmp(o, h->origin, len))
+		return true;
+	if (same_host_origin(req, o, len))
 		return true;
 	for (p = list; p && *p;) {
 		size_t n = strcspn(p, ",");
