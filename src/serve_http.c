@@ -221,8 +221,8 @@ static bool serve_token_ok(struct serve *sv, h2o_req_t *req)
  * enough (a DNS rebinding page would have one). */
 static bool same_host_origin(h2o_req_t *req, const char *o, size_t len)
 {
-	size_t hl = 0;
-	const char *host = header(req, "host", &hl);
+	size_t hl = req->input.authority.len;
+	const char *host = req->input.authority.base;
 	static const char *const loopback[] = {"localhost", "127.0.0.1", "[::1]"};
 	if (!host || len != 7 + hl || strncasecmp(o, "http://", 7) || strncasecmp(o + 7, host, hl))
 		return false;

@@ -80,6 +80,13 @@ def with_token(sim, d):
         check(ws.status == 101, "an allowed Origin answered %s %r" % (ws.status, ws.body))
         ws2 = srv.ws("/stream/" + REPO, headers={"Origin": "http://" + srv.base})
         check(ws2.status == 101, "the server's own Origin answered %s" % ws2.status)
+        ws2.close()
+        local = "localhost:%d" % srv.port
+        ws2 = srv.ws("/stream/" + REPO, headers={"Host": local, "Origin": "http://" + local})
+        check(ws2.status == 101, "the page opened as http://%s: the upgrade answered %s" % (local, ws2.status))
+        rebound = "evil.example:%d" % srv.port  # DNS rebinding: the Host matches, it is not ours
+        ws3 = srv.ws("/stream/" + REPO, headers={"Host": rebound, "Origin": "http://" + rebound})
+        check(ws3.status == 403, "a rebound name as Host and Origin answered %s, expected 403" % ws3.status)
         # the cap: two connections open, a third fits, a fourth is closed at once
         s3 = socket.create_connection(("127.0.0.1", srv.port))
         s4 = socket.create_connection(("127.0.0.1", srv.port))
