@@ -302,7 +302,7 @@ static int serve_open(struct serve *sv, const struct settings *s)
 	if (s->serve_token)
 		msg_add_secret(s->serve_token);
 	if (store_open(&sv->st, &sv->loop, s->output_csv, sv->npool ? sv->pool[0] : NULL,
-		       &err) != 0) {
+		       s->csv_formula_guard, &err) != 0) {
 		msg_error("%s; %s", err.msg, csvstore_advice(err.code, CSVSTORE_OPENING));
 		return EXIT_IO;
 	}
