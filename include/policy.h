@@ -128,8 +128,8 @@
 #define POLICY_API_LIMIT 100
 #define POLICY_API_LIMIT_MAX 1000
 /* A request body (nothing we take has one), a client's frame (nothing is read from it),
- * and an HTTP connection idle or slow to send its request. Headers are bounded by H2O
- * (8 KiB). */
+ * and an HTTP connection idle or slow to send its request. Headers are bounded by H2O's
+ * build (100 headers, H2O_MAX_REQLEN: about 400 KiB; past it a 400). */
 #define POLICY_SERVE_MAX_BODY (64u << 10)
 #define POLICY_WS_MAX_FRAME 4096
 #define POLICY_SERVE_IDLE_MS 10000

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "miner.h"
 #include "msg.h"
@@ -42,9 +43,30 @@ void serve_add_token(struct serve *sv, const char *token)
 
 /* ---- repositories -------------------------------------------------------------------- */
 
+/* The last complete sync the state file remembers for the repository (a past process's
+ * included): its listings are keyed "owner/repo|...". 0 when none. */
+static double state_last_sync(const struct serve_repo *r)
+{
+	const struct syncstate *st = &r->sv->st.st;
+	size_t n = strlen(r->ref.full_name);
+	double last = 0;
+	for (size_t i = 0; i < st->nl; i++)
+		if (!strncasecmp(st->l[i].key, r->ref.full_name, n) && st->l[i].key[n] == '|' &&
+		    st->l[i].last_sync > last)
+			last = st->l[i].last_sync;
+	return last;
+}
+
+double serve_repo_last_sync(const struct serve_repo *r)
+{
+	double st = state_last_sync(r);
+	return r->last_ok > st ? r->last_ok : st;
+}
+
 double serve_repo_age(const struct serve_repo *r)
 {
-	return r->last_ok > 0 ? time_now() - r->last_ok : -1.0;
+	double last = serve_repo_last_sync(r);
+	return last > 0 ? time_now() - last : -1.0;
 }
 
 static void on_watch(uv_timer_t *t)
@@ -217,6 +239,7 @@ static void on_store_error(void *arg, const struct error *e)
 {
 	struct serve *sv = arg;
 	struct serve_repo *r;
+	sv->io_failed = true;
 	msg_error("%s; %s", e->msg, csvstore_advice(e->code, CSVSTORE_MINING));
 	LIST_FOREACH(r, &sv->repos, link)
 		if (r->s)
@@ -350,7 +373,7 @@ int serve_run(const struct settings *s)
 		uv_signal_start(&sv->sig_term, on_signal, SIGTERM);
 		seed_repos(sv);
 		uv_run(&sv->loop, UV_RUN_DEFAULT);
-		rc = sv->stop_signal == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
+		rc = sv->io_failed ? EXIT_IO : sv->stop_signal == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
 	}
 	uv_run(&sv->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&sv->loop) != 0)

@@ -63,7 +63,7 @@ static json_t *repo_entry(struct serve *sv, const char *name, long runs, long jo
 {
 	struct serve_repo *r = serve_repo_find(sv, name, false);
 	double age = r ? serve_repo_age(r) : -1;
-	double last = r && r->last_ok > 0 ? r->last_ok : 0;
+	double last = r ? serve_repo_last_sync(r) : 0;
 	json_t *o = json_pack("{s:s, s:I, s:I, s:b, s:i, s:I}", "repo", name, "runs",
 			      (json_int_t)runs, "jobs_collected", (json_int_t)jobs, "mining",
 			      r && r->s, "pass", r ? r->pass : 0, "clients",

@@ -57,6 +57,7 @@ struct serve {
 	struct engine_call reap_call;
 	int stop_signal;
 	bool finished;
+	bool io_failed;               /* the store failed: stopping, exit code EXIT_IO */
 	bool warned_query_token;
 	unsigned next_client;         /* client numbers, for the log */
 };
@@ -71,7 +72,9 @@ int serve_repo_pass(struct serve_repo *r);
 /* A client's token joins the pool (registered as a secret; a duplicate is ignored). */
 void serve_add_token(struct serve *sv, const char *token);
 bool serve_has_token(const struct serve *sv);
-/* Data age in seconds (since the last pass that ended well), or -1 when unknown. */
+/* Wall clock of the last complete sync (a pass of this process that ended well, or the
+ * state file's), 0 when none; the data's age in seconds since then, or -1. */
+double serve_repo_last_sync(const struct serve_repo *r);
 double serve_repo_age(const struct serve_repo *r);
 
 /* serve_http.c */

@@ -76,7 +76,14 @@ static void on_ws_message(h2o_websocket_conn_t *ws, const struct wslay_event_on_
 
 static void on_close_timeout(uv_timer_t *t)
 {
-	client_gone(t->data);
+	struct serve_client *c = t->data;
+	/* Not upgraded yet: H2O still holds the connection and will call on_ws_message
+	 * (NULL on failure); freeing it under H2O's feet would be a use after free. */
+	if (c->ws && !c->ws->sock) {
+		uv_timer_start(t, on_close_timeout, POLICY_WS_CLOSE_WAIT_MS, 0);
+		return;
+	}
+	client_gone(c);
 }
 
 /* Send what is queued. Until the 101 is out (H2O then sets sock and proceeds by itself),

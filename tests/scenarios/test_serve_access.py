@@ -5,7 +5,7 @@
   - no token anywhere → 401 before the upgrade; a Bearer token is used for mining;
   - ?token= works, warns once that URLs end up in logs, and the value is never logged;
   - an Origin not allowed → 403; an allowed one → 101;
-  - the connection cap; a non-loopback address needs --allow-remote and a serve_token,
+  - a huge header is refused; the connection cap; a non-loopback address needs --allow-remote and a serve_token,
     which every request must then carry."""
 
 import os
@@ -40,6 +40,19 @@ def without_token(sim, d):
     with Server(d, ["-c", cfg], token=None) as srv:
         st, _, body = srv.http("GET", "/nope")
         check(st == 404, "GET /nope answered %s" % st)
+        big = socket.create_connection(("127.0.0.1", srv.port))
+        big.settimeout(10)
+        try:
+            big.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 500000 + b"\r\n\r\n")
+        except OSError:
+            pass  # closed before it all went: refused too
+        try:
+            answer = big.recv(100)
+        except OSError:
+            answer = b""
+        big.close()
+        check(answer == b"" or answer.startswith(b"HTTP/1.1 400"),
+              "a 500 KB header was answered %r, expected 400 or a close" % answer[:60])
         ws = srv.ws("/stream/octo")
         check(ws.status == 404, "a WebSocket to /stream/octo answered %s, expected 404" % ws.status)
         ws = srv.ws("/stream/" + REPO)
