@@ -162,13 +162,13 @@ static void pass_over(struct serve *sv, struct serve_repo *r)
 	if (sum->failure == SF_NONE)
 		r->last_ok = r->last_end;
 	if (sum->jobs_collected) {
-		/* Into the CSV now (in the pool), not at the next event of an idle server: the
-		 * store folds at the end of a loop iteration, and a due timer ends this one. */
-		store_fold_soon(&sv->st);
-		uv_timer_start(&sv->kick, on_kick, 0, 0);
+		/* The jobs are durable in the journal (and served from it); they are folded into
+		 * the CSV once no pass runs: a fold rewrites the whole CSV, and one per pass of
+		 * each repository would stall the others' streams. */
+		sv->fold_pending = true;
 		st = json_pack("{s:o, s:s, s:s}", "message",
-			       json_sprintf("CSV file updated with jobs of %zu runs",
-					    sum->jobs_collected),
+			       json_sprintf("CSV file updated with jobs of %zu runs (journaled now, "
+					    "folded in when no pass runs)", sum->jobs_collected),
 			       "file_path", sv->s.output_csv, "repo", r->ref.full_name);
 		text = json_dumps(st, RECORD_JSON_FLAGS);
 		serve_ws_broadcast(r, "csv_updated", text);
@@ -228,6 +228,13 @@ static void reap(void *arg)
 		session_free(r->s);
 		r->s = NULL;
 		pass_over(sv, r);
+	}
+	if (sv->fold_pending && !running(sv) && !sv->stop_signal) {
+		/* Now, in the pool, not at the next event of an idle server: the store folds at
+		 * the end of a loop iteration, and a due timer ends this one. */
+		sv->fold_pending = false;
+		store_fold_soon(&sv->st);
+		uv_timer_start(&sv->kick, on_kick, 0, 0);
 	}
 	if (sv->stop_signal && !running(sv) && !sv->finished)
 		store_drain(&sv->st, drained, sv);

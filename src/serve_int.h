@@ -57,7 +57,8 @@ struct serve {
 	struct engine_call reap_call;
 	int stop_signal;
 	bool finished;
-	bool io_failed;               /* the store failed: stopping, exit code EXIT_IO */
+	bool io_failed;
+	bool fold_pending;            /* jobs journaled since the last fold */               /* the store failed: stopping, exit code EXIT_IO */
 	bool warned_query_token;
 	unsigned next_client;         /* client numbers, for the log */
 };
