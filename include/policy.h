@@ -138,6 +138,9 @@
 #define POLICY_SERVE_SNDBUF (64 << 10)
 /* A closed client must answer the close frame within this, or its socket is closed. */
 #define POLICY_WS_CLOSE_WAIT_MS 2000
+/* Every client is pinged this often; one that sent nothing (no pong) for two intervals
+ * is closed (GHAMINER_WS_PING_MS sets it for the tests). */
+#define POLICY_WS_PING_MS 30000
 /* A close that waits for the client's queue to drain checks it this often. */
 #define POLICY_WS_DRAIN_TICK_MS 10
 /* A serve token shorter than this is refused with --allow-remote. */

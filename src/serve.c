@@ -288,6 +288,7 @@ static void serve_finish(struct serve *sv)
 	LIST_FOREACH(r, &sv->repos, link)
 		uv_close((uv_handle_t *)&r->watch_timer, NULL);
 	uv_close((uv_handle_t *)&sv->kick, NULL);
+	serve_ws_stop(sv);
 	uv_close((uv_handle_t *)&sv->sig_int, NULL);
 	uv_close((uv_handle_t *)&sv->sig_term, NULL);
 	store_close(&sv->st);
@@ -373,6 +374,7 @@ int serve_run(const struct settings *s)
 	rc = serve_open(sv, s);
 	if (rc == EXIT_OK) {
 		uv_timer_init(&sv->loop, &sv->kick);
+		serve_ws_start(sv);
 		uv_signal_init(&sv->loop, &sv->sig_int);
 		uv_signal_init(&sv->loop, &sv->sig_term);
 		sv->sig_int.data = sv->sig_term.data = sv;

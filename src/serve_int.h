@@ -53,7 +53,9 @@ struct serve {
 	int passes;                   /* pass ids, over every repository */
 	struct serve_http *http;
 	uv_signal_t sig_int, sig_term;
-	uv_timer_t kick;              /* ends a loop iteration: the store folds at its end */
+	uv_timer_t kick;
+	uv_timer_t ping_timer;        /* pings every client (serve_ws.c) */
+	uint64_t ws_ping_ms;              /* ends a loop iteration: the store folds at its end */
 	struct engine_call reap_call;
 	int stop_signal;
 	bool finished;
@@ -111,6 +113,9 @@ void serve_ws_refuse(struct serve *sv, h2o_req_t *req, const char *key, int code
 void serve_ws_broadcast(struct serve_repo *r, const char *type, const char *data);
 /* Close every client of r with code and reason. */
 void serve_ws_close_all(struct serve_repo *r, int code, const char *reason);
+/* The ping timer: start with the server, stop (close) at its end. */
+void serve_ws_start(struct serve *sv);
+void serve_ws_stop(struct serve *sv);
 
 /* serve_api.c */
 /* Route /api/... and /health; false when the path is none of them (404 is the caller's). */

@@ -28,6 +28,7 @@ struct serve_client {
 	int close_code;
 	char close_reason[120];      /* at most 123 bytes fit in a close frame */
 	int drain_ticks;
+	uint64_t heard_ms;           /* when the client last sent anything (a pong included) */
 	uv_timer_t timer;            /* the peer must answer a close within this */
 	TAILQ_ENTRY(serve_client) link;
 };
@@ -69,9 +70,12 @@ static void client_gone(struct serve_client *c)
 static void on_ws_message(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_recv_arg *arg)
 {
 	struct serve_client *c = ws->data;
-	if (!arg)
+	if (!arg) {
 		client_gone(c);
-	/* Anything a client sends is ignored: the stream goes one way. */
+		return;
+	}
+	/* Anything a client sends is ignored (the stream goes one way), but it is alive. */
+	c->heard_ms = time_mono_ms();
 }
 
 static void on_close_timeout(uv_timer_t *t)
@@ -275,6 +279,7 @@ static struct serve_client *upgrade(struct serve *sv, h2o_req_t *req, const char
 	c->sv = sv;
 	c->id = ++sv->next_client;
 	c->allowance = bound(sv);
+	c->heard_ms = time_mono_ms();
 	serve_peer(req, c->peer, sizeof(c->peer));
 	uv_timer_init(&sv->loop, &c->timer);
 	c->timer.data = c;
@@ -303,4 +308,49 @@ void serve_ws_refuse(struct serve *sv, h2o_req_t *req, const char *key, int code
 	msg_info("client #%u (%s) refused: %s", c->id, c->peer, reason);
 	send_json(c, "error", json_pack("{s:s}", "message", reason));
 	client_close(c, code, reason, true);
+}
+
+/* ---- idle clients -------------------------------------------------------------------- */
+
+/* Every interval: ping each client; one that sent nothing (no pong) for two intervals is
+ * gone without a word (a dropped network) and is closed. */
+static void on_ping_timer(uv_timer_t *t)
+{
+	struct serve *sv = t->data;
+	uint64_t now = time_mono_ms(), every = sv->ws_ping_ms;
+	struct serve_repo *r;
+	struct serve_client *c, *next;
+	LIST_FOREACH(r, &sv->repos, link) {
+		for (c = TAILQ_FIRST(&r->clients); c; c = next) {
+			next = TAILQ_NEXT(c, link);
+			if (now - c->heard_ms > 2 * every) {
+				msg_warn("client #%u (%s) on %s closed: no answer to pings for %.0f s",
+					 c->id, c->peer, r->ref.full_name,
+					 (double)(now - c->heard_ms) / 1000);
+				client_close(c, 1001, "idle: no answer to pings", false);
+				continue;
+			}
+			struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"", 0};
+			wslay_event_queue_msg(c->ws->ws_ctx, &ping);
+			proceed(c);
+		}
+	}
+}
+
+void serve_ws_start(struct serve *sv)
+{
+	const char *env = getenv("GHAMINER_WS_PING_MS"); /* the tests' shorter interval */
+	sv->ws_ping_ms = env ? strtoull(env, NULL, 10) : POLICY_WS_PING_MS;
+	if (sv->ws_ping_ms < 10)
+		sv->ws_ping_ms = 10;
+	uv_timer_init(&sv->loop, &sv->ping_timer);
+	sv->ping_timer.data = sv;
+	uv_timer_start(&sv->ping_timer, on_ping_timer, sv->ws_ping_ms, sv->ws_ping_ms);
+	/* Pings alone must not keep a stopping server's loop alive. */
+	uv_unref((uv_handle_t *)&sv->ping_timer);
+}
+
+void serve_ws_stop(struct serve *sv)
+{
+	uv_close((uv_handle_t *)&sv->ping_timer, NULL);
 }

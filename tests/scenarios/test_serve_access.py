@@ -5,10 +5,12 @@
   - no token anywhere → 401 before the upgrade; a Bearer token is used for mining;
   - ?token= works, warns once that URLs end up in logs, and the value is never logged;
   - an Origin not allowed → 403; an allowed one → 101;
-  - a huge header is refused; the connection cap; a non-loopback address needs --allow-remote and a serve_token,
+  - a huge header is refused; a client that never answers pings is closed; the
+    connection cap; a non-loopback address needs --allow-remote and a serve_token,
     which every request must then carry."""
 
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -140,10 +142,38 @@ def exposure(sim, d):
         check(secret not in srv.stderr(), "the serve token is in the log")
 
 
+def idle(sim, d):
+    """Pinged every 300 ms: a client that never answers (never reads) is closed after two
+    intervals; one that reads (and so answers the pings) stays."""
+    cfg = fast_config(d, api_url=sim.url)
+    with Server(d, ["-c", cfg], env={"GHAMINER_WS_PING_MS": "300"}) as srv:
+        mute = srv.ws("/stream/" + REPO)
+        live = srv.ws("/stream/" + REPO)
+        live.messages(stage("pass_done"), what="pass_done")
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:  # reading answers the pings
+            live.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                f = live.recv_raw()
+            except OSError:
+                f = None
+            if f and f[0] == 9:
+                live._send_frame(10, f[1])
+            check(f is None or f[0] != 8, "a client that answers pings was closed: %r" % (f,))
+        closed = re.findall(r"client #(\d+) \S+ on \S+ closed: no answer to pings", srv.stderr())
+        check(closed == ["1"], "clients closed for not answering pings: %s, expected the silent #1:\n%s"
+              % (closed, srv.stderr()[-1500:]))
+        ended(mute, "the silent client")
+        check(mute.close_code == 1001 and "idle" in (mute.close_reason or ""),
+              "the silent client was closed with %s %r" % (mute.close_code, mute.close_reason))
+        live.close()
+        check(srv.stop() == 143, "exit code after SIGTERM")
+
+
 @scenario("serve: paths, tokens, origins, the connection cap, remote binding")
 def main():
     with Sim(SCENARIO) as sim:
-        for case in (without_token, with_token, exposure):
+        for case in (without_token, with_token, exposure, idle):
             with tempfile.TemporaryDirectory(prefix="ghaminer-") as d:
                 case(sim, d)
 
