@@ -104,6 +104,9 @@ struct fetch_config {
 /* NULL when libcurl cannot be set up. */
 struct fetch *fetch_new(uv_loop_t *loop, const struct fetch_config *cfg);
 void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg);
+/* The token pool grew (ghaminer serve: a client brought a token): tokens is the pool now,
+ * borrowed, the old tokens first at the same places. */
+void fetch_set_tokens(struct fetch *f, const char *const *tokens, int ntokens);
 /* Queue a GET for owner; url and etag are copied. decode (or NULL) runs on a 2xx body in
  * the thread pool, which keeps parsing off the loop. first: ahead of every request queued
  * without it (listing pages, which make more work), in order among themselves. done gets

@@ -121,6 +121,9 @@ void governor_observe(struct governor *g, int token, enum fetch_resource budget,
 /* Token's budget of a resource is spent: it waits for its reset. */
 void governor_primary(struct governor *g, int token, enum fetch_resource budget,
 		      double reset_epoch);
+/* The pool grew to ntokens (at most GOVERNOR_MAX_TOKENS): the new ones start with unknown
+ * budgets. */
+void governor_add_tokens(struct governor *g, int ntokens);
 /* Token answered 401: drop it (token < 0: drop none). Returns the number of live tokens. */
 int governor_drop_token(struct governor *g, int token);
 /* A secondary limit: Retry-After seconds, or < 0 when absent (then 60 s, doubling). It holds

@@ -118,4 +118,36 @@
  * few pages listed again. */
 #define POLICY_STATE_SAVE_MS 1000
 
+/* ---- ghaminer serve (serve*.c) ----------------------------------------------------------- */
+
+/* Repositories one server keeps (each a few hundred bytes, plus its clients). */
+#define POLICY_SERVE_MAX_REPOS 1000
+/* Runs per runs_page message of what the CSV holds (the API's page, as GitHub's). */
+#define POLICY_SERVE_PAGE_RUNS 100
+/* The API's page of runs: by default and at most. */
+#define POLICY_API_LIMIT 100
+#define POLICY_API_LIMIT_MAX 1000
+/* A request body (nothing we take has one), a client's frame (nothing is read from it),
+ * and an HTTP connection idle or slow to send its request. Headers are bounded by H2O's
+ * build (100 headers, H2O_MAX_REQLEN: about 400 KiB; past it a 400). */
+#define POLICY_SERVE_MAX_BODY (64u << 10)
+#define POLICY_WS_MAX_FRAME 4096
+#define POLICY_SERVE_IDLE_MS 10000
+/* A connection's kernel send buffer (Linux doubles it): a slow client's backlog is then
+ * mostly in its queue, which serve_queue_kb bounds. */
+#define POLICY_SERVE_SNDBUF (64 << 10)
+/* A closed client must answer the close frame within this, or its socket is closed. */
+#define POLICY_WS_CLOSE_WAIT_MS 2000
+/* Every client is pinged this often; one that sent nothing (no pong) for two intervals
+ * is closed (GHAMINER_WS_PING_MS sets it for the tests). */
+#define POLICY_WS_PING_MS 30000
+/* A close that waits for the client's queue to drain checks it this often. */
+#define POLICY_WS_DRAIN_TICK_MS 10
+/* A serve token shorter than this is refused with --allow-remote. */
+#define POLICY_SERVE_TOKEN_MIN 16
+/* WebSocket close codes of our own (4000-4999 are the application's). */
+#define POLICY_WS_CLOSE_BAD_REPO 4400
+#define POLICY_WS_CLOSE_AUTH 4401
+#define POLICY_WS_CLOSE_NOT_FOUND 4404
+
 #endif

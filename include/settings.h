@@ -60,6 +60,15 @@ struct settings {
 	bool quiet;              /* --quiet: no progress on stderr */
 	int repo_concurrency;    /* repositories mined at the same time; 0 (default) = all */
 
+	/* ghaminer serve: repositories come from the clients, and so may the token */
+	bool serve;              /* the serve subcommand (argv[1]) */
+	char *listen;            /* --listen HOST:PORT, default 127.0.0.1:3000 */
+	bool allow_remote;       /* --allow-remote: a non-loopback address is allowed */
+	char *serve_token;       /* serve_token / GHAMINER_SERVE_TOKEN: every request carries it */
+	char *allowed_origins;   /* comma-separated WebSocket origins; NULL: the server's own */
+	int serve_max_clients;   /* connections at once, default 256 */
+	int serve_queue_kb;      /* a client's unsent messages before it is closed, default 8192 */
+
 	bool show_help;
 	bool show_version;
 };

@@ -35,6 +35,7 @@ enum setting_section {
 	SEC_REPOS,
 	SEC_SELECTION,
 	SEC_CONNECTION,
+	SEC_SERVE,
 	SEC_OTHER,
 	SEC_COUNT,
 };

@@ -192,6 +192,7 @@ const struct cli_arg *cli_given(const struct cli *c, const struct setting_def *d
 static const char intro[] =
 "Usage: ghaminer [OPTIONS] -s REPO\n"
 "       ghaminer [OPTIONS] -p FILE\n"
+"       ghaminer serve [--listen HOST:PORT] [OPTIONS]\n"
 "       ghaminer merge -o OUT.csv IN.csv...  (merge shards; see merge --help)\n"
 "       ghaminer shard -p FILE -n N -i I     (split FILE; see shard --help)\n"
 "\n"
@@ -203,6 +204,7 @@ static const char *const section_titles[SEC_COUNT] = {
 	[SEC_REPOS] = "Repositories (at least one; -s and -p can be repeated and combined):",
 	[SEC_SELECTION] = "Selection and output:",
 	[SEC_CONNECTION] = "Connection:",
+	[SEC_SERVE] = "ghaminer serve (WebSocket stream, HTTP API and live page; see the README):",
 	[SEC_OTHER] = "Other:",
 };
 

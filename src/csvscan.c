@@ -5,6 +5,7 @@
 #include <csv.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 struct scan {
@@ -151,4 +152,41 @@ void csvscan_to_record(size_t ncols, const int *map, struct row *row, struct rec
 		else
 			free(v);
 	}
+}
+
+struct reader {
+	struct csvstore *cs;
+	csvstore_row_fn fn;
+	void *ctx;
+	bool header_seen;
+};
+
+static int read_row(void *ctx, struct row *row)
+{
+	struct reader *rd = ctx;
+	struct record rec = {0};
+	int rc;
+	if (!rd->header_seen) {
+		rd->header_seen = true;
+		return 0;
+	}
+	csvscan_to_record(rd->cs->ncols, rd->cs->map, row, &rec, NULL);
+	rc = rd->fn(rd->ctx, &rec);
+	record_release(&rec);
+	return rc;
+}
+
+int csvstore_read(struct csvstore *cs, csvstore_row_fn fn, void *ctx, struct error *err)
+{
+	struct reader rd = {.cs = cs, .fn = fn, .ctx = ctx};
+	int read_errno = 0, rc;
+	if (cs->fd < 0)
+		return error_set(err, -EBADF, "cannot read '%s': closed", cs->path);
+	rc = csvscan(cs->fd, cs->size, read_row, &rd, NULL, &read_errno);
+	if (rc == SCAN_READ_ERROR)
+		return error_set(err, -read_errno, "cannot read '%s': %s", cs->path,
+				 strerror(read_errno));
+	if (rc == SCAN_MALFORMED)
+		return error_set(err, -EINVAL, "'%s' is not valid CSV", cs->path);
+	return rc;
 }

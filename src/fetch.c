@@ -25,8 +25,7 @@ struct fetch {
 	bool stopping, pumping;
 	bool submitting;               /* inside fetch_get or fetch_post */
 	bool announce[GOVERNOR_RESOURCES]; /* a limiting state to say, from the loop */
-	/* waiting for admission, each FIFO: listing pages (which make more work) ahead of
-	 * jobs requests */
+	/* waiting for admission, each FIFO: listing pages (more work) ahead of jobs requests */
 	struct req_list queue[FETCH_CLASSES];
 	size_t queued[GOVERNOR_RESOURCES]; /* in the queues, per resource */
 	struct req_list decided;       /* final, not yet handed over */
@@ -202,8 +201,7 @@ static bool retry_other_token(struct fetch *f, struct fetch_req *r)
 	return true;
 }
 
-/* Queue a failed attempt again after its backoff, and say so (the URL never holds the
- * token). */
+/* Queue a failed attempt again after its backoff, and say so (no token in the URL). */
 static void schedule_retry(struct fetch *f, struct fetch_req *r, const char *why)
 {
 	uint64_t now = time_mono_ms();
@@ -333,8 +331,7 @@ static void on_http_done(struct http_req *hr, void *arg)
 	pump(f);
 }
 
-/* Say when a primary budget starts holding requests back: once per resource, reset and
- * kind. */
+/* Say when a primary budget starts holding requests back (once per resource, reset, kind). */
 static void announce_limiting(struct fetch *f, enum fetch_resource res)
 {
 	static const char *const spent[] = {"primary budget spent", "GraphQL budget spent"};
@@ -529,6 +526,13 @@ void fetch_on_wait(struct fetch *f, fetch_wait_cb cb, void *arg)
 {
 	f->on_wait = cb;
 	f->wait_arg = arg;
+}
+
+void fetch_set_tokens(struct fetch *f, const char *const *tokens, int ntokens)
+{
+	f->tokens = tokens;
+	f->ntokens = ntokens < GOVERNOR_MAX_TOKENS ? ntokens : GOVERNOR_MAX_TOKENS;
+	governor_add_tokens(&f->gov, f->ntokens);
 }
 
 static struct fetch_req *new_req(struct fetch_owner *owner, const char *url,

@@ -311,6 +311,19 @@ void governor_primary(struct governor *g, int token, enum fetch_resource budget,
 		g->tok[token].b[budget].reset_epoch = reset_epoch;
 }
 
+void governor_add_tokens(struct governor *g, int ntokens)
+{
+	if (ntokens > GOVERNOR_MAX_TOKENS)
+		ntokens = GOVERNOR_MAX_TOKENS;
+	for (int i = g->ntokens; i < ntokens; i++) {
+		memset(&g->tok[i], 0, sizeof(g->tok[i]));
+		for (int r = 0; r < GOVERNOR_RESOURCES; r++)
+			g->tok[i].b[r].remaining = -1;
+	}
+	if (ntokens > g->ntokens)
+		g->ntokens = ntokens;
+}
+
 int governor_drop_token(struct governor *g, int token)
 {
 	if (token >= 0 && token < g->ntokens)

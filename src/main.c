@@ -1,4 +1,4 @@
-/* main.c - argv → settings → mining session → exit code; nothing else. */
+/* main.c - argv → settings → mining session (or the server) → exit code; nothing else. */
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -7,6 +7,7 @@
 #include "miner.h"
 #include "msg.h"
 #include "ndjson.h"
+#include "serve.h"
 #include "settings.h"
 #include "subcmd.h"
 
@@ -37,13 +38,14 @@ int main(int argc, char **argv)
 	/* A closed stdout (e.g. `| head`) must not kill the miner mid-write. */
 	signal(SIGPIPE, SIG_IGN);
 	msg_set_quiet(s.quiet);
-	ndjson_enable(s.streaming_mode);
+	/* serve streams to its clients, not to stdout */
+	ndjson_enable(s.streaming_mode && !s.serve);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		msg_error("cannot initialise libcurl");
 		rc = EXIT_IO;
 		goto out;
 	}
-	rc = miner_run(&s);
+	rc = s.serve ? serve_run(&s) : miner_run(&s);
 	curl_global_cleanup();
 out:
 	settings_release(&s);

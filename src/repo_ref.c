@@ -233,7 +233,7 @@ int repo_ref_collect(struct settings *s, const struct cli *c, char **other_host)
 				msg_warn("'%s' lists no repository", a->value);
 		}
 	}
-	if (ret == 0 && !s->nrepos) {
+	if (ret == 0 && !s->nrepos && !s->serve) {
 		cli_usage_error("no repository given: pass -s OWNER/REPO or -p FILE");
 		ret = -EINVAL;
 	}

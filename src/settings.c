@@ -130,6 +130,27 @@ const struct setting_def settings_table[] = {
 	  .type = SET_INT, .min = 0, .max = 1000, .def = "0", .offset = F(repo_concurrency),
 	  .metavar = "N", .section = SEC_REPOS,
 	  .help = "repositories mined at the same time (0: all)" },
+	{ .key = "listen", .long_opt = "--listen", .yaml_key = "listen", .type = SET_PATH,
+	  .def = "127.0.0.1:3000", .offset = F(listen), .metavar = "HOST:PORT",
+	  .section = SEC_SERVE, .flags = SF_SHOW_DEFAULT,
+	  .help = "the address to listen on" },
+	{ .key = "allow_remote", .long_opt = "--allow-remote", .yaml_key = "allow_remote",
+	  .type = SET_BOOL, .def = "false", .offset = F(allow_remote), .section = SEC_SERVE,
+	  .help = "allow an address other than the loopback (needs serve_token)" },
+	{ .key = "serve_token", .env = "GHAMINER_SERVE_TOKEN", .yaml_key = "serve_token",
+	  .type = SET_PATH, .offset = F(serve_token), .flags = SF_NULLABLE,
+	  .help = "ghaminer serve: a secret every request must carry (Authorization: Bearer, or "
+		  "?key= for a browser)" },
+	{ .key = "allowed_origins", .yaml_key = "allowed_origins", .type = SET_PATH,
+	  .offset = F(allowed_origins), .flags = SF_NULLABLE,
+	  .help = "ghaminer serve: WebSocket origins allowed, comma separated (default: the "
+		  "server's own)" },
+	{ .key = "serve_max_clients", .yaml_key = "serve_max_clients", .type = SET_INT, .min = 1,
+	  .max = 100000, .def = "256", .offset = F(serve_max_clients),
+	  .help = "ghaminer serve: connections at once" },
+	{ .key = "serve_queue_kb", .yaml_key = "serve_queue_kb", .type = SET_INT, .min = 1,
+	  .max = 1048576, .def = "8192", .offset = F(serve_queue_kb),
+	  .help = "ghaminer serve: KiB of messages a client may leave unread before it is closed" },
 	{ .key = "config", .short_opt = "-c", .long_opt = "--config", .type = SET_CONFIG,
 	  .metavar = "FILE", .section = SEC_OTHER,
 	  .help = "read settings from FILE (default: ./" DEFAULT_CONFIG " when it exists)" },
@@ -639,7 +660,7 @@ static int check_merged(const struct settings *s, const struct cli *c)
 				origin(c, setting_at(F(to_date)), to, sizeof(to)), s->to_date);
 		return -EINVAL;
 	}
-	if (!s->ntokens) {
+	if (!s->ntokens && !s->serve) {
 		const char *blank = tokens_blank_env();
 		if (blank)
 			msg_error("no GitHub token: %s is set but empty; set it to your token (or "
@@ -676,6 +697,12 @@ int settings_load(struct settings *s, int argc, char **argv)
 	int ret;
 
 	settings_defaults(s);
+	/* "ghaminer serve ...": the subcommand, then the same options. */
+	if (argc > 1 && !strcmp(argv[1], "serve")) {
+		s->serve = true;
+		argc--;
+		argv++;
+	}
 	ret = cli_parse(&cli, argc, argv);
 	if (ret == 0 && (cli.help || cli.version)) {
 		s->show_help = cli.help;
