@@ -1,6 +1,7 @@
 /* fetch.c - requests to the GitHub API under the governor: queue, admission, retries with
  * backoff, limit pauses; every final answer handed over from the loop. */
 #include "fetch.h"
+#include "fetch_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,38 +10,7 @@
 #include "policy.h"
 #include "util.h"
 
-TAILQ_HEAD(req_list, fetch_req);
-
-enum { FETCH_URGENT, FETCH_NORMAL, FETCH_CLASSES };
-
-struct fetch {
-	uv_loop_t *loop;
-	struct http *http;
-	struct governor gov;
-	uv_timer_t pump_timer;
-	uv_timer_t deliver_timer;      /* hands over decided answers from the loop */
-	int open_handles;
-	int decoding;                  /* bodies being decoded in the thread pool */
-	bool freed;                    /* fetch_free was called */
-	bool stopping, pumping;
-	bool submitting;               /* inside fetch_get or fetch_post */
-	bool announce[GOVERNOR_RESOURCES]; /* a limiting state to say, from the loop */
-	/* waiting for admission, each FIFO: listing pages (more work) ahead of jobs requests */
-	struct req_list queue[FETCH_CLASSES];
-	size_t queued[GOVERNOR_RESOURCES]; /* in the queues, per resource */
-	struct req_list decided;       /* final, not yet handed over */
-	const char *const *tokens;
-	int ntokens;
-	int max_retries;
-	const char *origin;
-	fetch_wait_cb on_wait;
-	void *wait_arg;
-	/* the resets already announced, per resource and kind */
-	double told_spent[GOVERNOR_RESOURCES], told_spread[GOVERNOR_RESOURCES];
-	unsigned rng;
-};
-
-static void pump(struct fetch *f);
+void fetch_pump(struct fetch *f);
 
 static struct req_list *class_of(struct fetch *f, const struct fetch_req *r)
 {
@@ -48,14 +18,14 @@ static struct req_list *class_of(struct fetch *f, const struct fetch_req *r)
 }
 
 /* Back where it was: a request held by a limit or moved to another token. */
-static void requeue_front(struct fetch *f, struct fetch_req *r)
+void fetch_requeue_front(struct fetch *f, struct fetch_req *r)
 {
 	TAILQ_INSERT_HEAD(class_of(f, r), r, link);
 	f->queued[r->resource]++;
 }
 
 /* At the tail. A retry rests (owner->resting) until it leaves the queue after its backoff. */
-static void enqueue(struct fetch *f, struct fetch_req *r)
+void fetch_enqueue(struct fetch *f, struct fetch_req *r)
 {
 	TAILQ_INSERT_TAIL(class_of(f, r), r, link);
 	f->queued[r->resource]++;
@@ -73,15 +43,15 @@ static void dequeue(struct fetch *f, struct req_list *q, struct fetch_req *r)
 
 static void on_pump_timer(uv_timer_t *t)
 {
-	pump(t->data);
+	fetch_pump(t->data);
 }
 
-static double jitter(struct fetch *f)
+double fetch_jitter(struct fetch *f)
 {
 	return (double)(rand_r(&f->rng) % 1000) / 1000.0;
 }
 
-static void req_free(struct fetch_req *r)
+void fetch_req_free(struct fetch_req *r)
 {
 	http_req_release(&r->http);
 	json_decref(r->json);
@@ -100,7 +70,7 @@ static void deliver(struct fetch_req *r)
 		r->status = FETCH_CANCELLED;
 	o->requests += (uint64_t)r->sent;
 	r->done(r, r->arg);
-	req_free(r);
+	fetch_req_free(r);
 	if (--o->pending == 0 && o->idle)
 		o->idle(o);
 }
@@ -119,216 +89,19 @@ static void on_deliver_timer(uv_timer_t *t)
 }
 
 /* Every answer reaches its callback through here: from the deliver timer, never from
- * inside fetch_get, the pump, or a curl callback whose caller may be iterating over state
+ * inside fetch_get, the fetch_pump, or a curl callback whose caller may be iterating over state
  * the callback frees. */
-static void decide(struct fetch *f, struct fetch_req *r, enum fetch_status status)
+void fetch_decide(struct fetch *f, struct fetch_req *r, enum fetch_status status)
 {
 	r->status = status;
 	TAILQ_INSERT_TAIL(&f->decided, r, link);
 	uv_timer_start(&f->deliver_timer, on_deliver_timer, 0, 0);
 }
 
-static void free_if_done(struct fetch *f)
+void fetch_free_if_done(struct fetch *f)
 {
 	if (f->freed && f->open_handles == 0 && f->decoding == 0)
 		free(f);
-}
-
-/* In a thread-pool thread: touches only this request's body and result. */
-static void decode_body(uv_work_t *w)
-{
-	struct fetch_req *r = w->data;
-	r->decode(r, r->arg);
-}
-
-static void schedule_retry(struct fetch *f, struct fetch_req *r, const char *why);
-
-/* A 2xx body that is not what was asked for is transient like a 5xx: retried within the
- * same bound, then final as GA_RETRY. */
-static void retry_malformed(struct fetch *f, struct fetch_req *r)
-{
-	r->malformed = false;
-	json_decref(r->json);
-	r->json = NULL;
-	r->answer = GA_RETRY;
-	snprintf(r->http.errbuf, sizeof(r->http.errbuf), "malformed answer (HTTP %ld)%s",
-		 r->http.status, ghapi_is_html(r->http.body.data, r->http.body.len) ? ": an HTML "
-		 "page, not JSON; if it persists, check that --api-url is the API "
-		 "(https://api.github.com, or https://HOST/api/v3)" : "");
-	if (r->attempts > f->max_retries) {
-		decide(f, r, FETCH_ANSWERED);
-		return;
-	}
-	schedule_retry(f, r, r->http.errbuf);
-	pump(f);
-}
-
-static void after_decode(uv_work_t *w, int status)
-{
-	struct fetch_req *r = w->data;
-	struct fetch *f = r->f;
-	f->decoding--;
-	if (f->freed) {
-		/* Stopped and closed while decoding: nobody is left to hand it to. */
-		req_free(r);
-		free_if_done(f);
-		return;
-	}
-	if (status != 0 || f->stopping || r->owner->cancelled)
-		decide(f, r, FETCH_CANCELLED);
-	else if (r->malformed)
-		retry_malformed(f, r);
-	else
-		decide(f, r, FETCH_ANSWERED);
-}
-
-/* A 401 in a pool drops the token (said once) and the request goes to another; only when
- * none is left is the answer final. Returns true when the request was queued again. */
-static bool retry_other_token(struct fetch *f, struct fetch_req *r)
-{
-	if (f->ntokens <= 1)
-		return false;
-	int live = governor_drop_token(&f->gov, -1);
-	if (!f->gov.tok[r->token].dead) {
-		live = governor_drop_token(&f->gov, r->token);
-		msg_warn("token #%d of %d was rejected (401 Bad credentials): dropped, %d left",
-			 r->token + 1, f->ntokens, live);
-	}
-	if (live == 0)
-		return false;
-	r->attempts--;
-	requeue_front(f, r);
-	return true;
-}
-
-/* Queue a failed attempt again after its backoff, and say so (no token in the URL). */
-static void schedule_retry(struct fetch *f, struct fetch_req *r, const char *why)
-{
-	uint64_t now = time_mono_ms();
-	r->not_before = now + governor_backoff_ms(r->attempts, jitter(f));
-	msg_info("retrying %s in %.1f s (attempt %d of %d): %s", r->url,
-		 (double)(r->not_before - now) / 1000.0, r->attempts + 1, f->max_retries + 1, why);
-	enqueue(f, r);
-}
-
-/* A 3xx: asked again at once where it points when that is on the API's origin (a renamed
- * repository's 301 stays on api.github.com), else the final answer, GA_FATAL, so that the
- * token never goes to another host. true when r was handled. */
-static bool take_redirect(struct fetch *f, struct fetch_req *r, const struct http_req *hr)
-{
-	const char *to = hr->location;
-	if (hr->status != 301 && hr->status != 302 && hr->status != 303 && hr->status != 307 &&
-	    hr->status != 308)
-		return false;
-	if (!to || (f->origin && !ghapi_same_origin(f->origin, to))) {
-		msg_error("%s redirected to '%s', which is not on %s: not followed, so that the "
-			  "token stays on the API's host; check --api-url", r->url,
-			  to ? to : "(no Location)", f->origin);
-		snprintf(r->http.errbuf, sizeof(r->http.errbuf), "redirected off the API");
-	} else if (r->redirects >= POLICY_FETCH_MAX_REDIRECTS) {
-		msg_error("%s: more than %d redirects; check --api-url", r->url,
-			  POLICY_FETCH_MAX_REDIRECTS);
-		snprintf(r->http.errbuf, sizeof(r->http.errbuf), "too many redirects");
-	} else {
-		r->redirects++;
-		free(r->moved_to);
-		r->moved_to = xstrdup(to);
-		requeue_front(f, r);
-		return true;
-	}
-	r->attempts++;
-	r->answer = GA_FATAL;
-	decide(f, r, FETCH_ANSWERED);
-	return true;
-}
-
-/* Decide what an HTTP answer means: final, or queued again (retry, limit, other token).
- * budget: the one the rate-limit headers describe, or -1. */
-static void take_answer(struct fetch *f, struct fetch_req *r, const struct http_req *hr,
-			int budget)
-{
-	uint64_t now = time_mono_ms();
-	double now_epoch = time_now();
-	if (take_redirect(f, r, hr))
-		return;
-	r->attempts++;
-	r->answer = (r->resource == FETCH_GRAPHQL ? ghapi_classify_graphql : ghapi_classify)(
-		hr->status, hr->rl_remaining, hr->retry_after >= 0, hr->body.data);
-	/* RATE_LIMITED with points left: the query costs more than remains. It waits for the
-	 * reset, unless it costs more than a whole window (then it can never pass). */
-	if (r->resource == FETCH_GRAPHQL && r->answer == GA_SECONDARY &&
-	    ghapi_graphql_rate_limited(hr->body.data) && hr->rl_remaining >= 0 &&
-	    r->cost > hr->rl_remaining)
-		r->answer = hr->rl_limit > 0 && r->cost > hr->rl_limit ? GA_FATAL : GA_PRIMARY;
-	switch (r->answer) {
-	case GA_AUTH:
-		if (!retry_other_token(f, r))
-			decide(f, r, FETCH_ANSWERED);
-		break;
-	case GA_PRIMARY:
-		/* Said by announce_limiting once no token has budget left; in a pool the
-		 * others carry on meanwhile. */
-		governor_primary(&f->gov, r->token,
-				 budget < 0 ? r->resource : (enum fetch_resource)budget,
-				 hr->rl_reset > 0 ? hr->rl_reset : now_epoch + POLICY_UNKNOWN_RESET_S);
-		r->attempts--; /* waiting for the budget is not a failed attempt */
-		requeue_front(f, r);
-		break;
-	case GA_SECONDARY:
-		if (governor_secondary(&f->gov, now, hr->retry_after) && f->on_wait)
-			f->on_wait(f->wait_arg, "secondary rate limit reached",
-				   now_epoch + (double)(f->gov.pause_until - now) / 1000.0, 0);
-		if (r->attempts > f->max_retries + POLICY_SECONDARY_EXTRA_ATTEMPTS)
-			decide(f, r, FETCH_ANSWERED);
-		else
-			requeue_front(f, r);
-		break;
-	case GA_RETRY:
-		if (r->attempts > f->max_retries)
-			decide(f, r, FETCH_ANSWERED);
-		else
-			schedule_retry(f, r, hr->status ? "server error" : hr->errbuf);
-		break;
-	default:
-		governor_success(&f->gov);
-		if (r->decode && r->answer == GA_OK) {
-			f->decoding++;
-			uv_queue_work(f->loop, &r->work, decode_body, after_decode);
-			break;
-		}
-		decide(f, r, FETCH_ANSWERED);
-		break;
-	}
-}
-
-/* The budget an answer's rate-limit headers describe: X-RateLimit-Resource ("core" is REST),
- * else the request's own; -1 for another one ("search" …), which the governor does not
- * keep. */
-static int answer_budget(const struct fetch_req *r, const struct http_req *hr)
-{
-	if (!hr->rl_resource)
-		return (int)r->resource;
-	if (!strcmp(hr->rl_resource, "core"))
-		return FETCH_REST;
-	if (!strcmp(hr->rl_resource, "graphql"))
-		return FETCH_GRAPHQL;
-	return -1;
-}
-
-static void on_http_done(struct http_req *hr, void *arg)
-{
-	struct fetch_req *r = arg;
-	struct fetch *f = r->f;
-	int budget = answer_budget(r, hr);
-	governor_done(&f->gov, r->token, r->resource, r->cost);
-	if (budget >= 0)
-		governor_observe(&f->gov, r->token, (enum fetch_resource)budget, hr->rl_remaining,
-				 hr->rl_limit, hr->rl_reset);
-	if (f->stopping || r->owner->cancelled || hr->result == CURLE_ABORTED_BY_CALLBACK)
-		decide(f, r, FETCH_CANCELLED);
-	else
-		take_answer(f, r, hr, budget);
-	pump(f);
 }
 
 /* Say when a primary budget starts holding requests back (once per resource, reset, kind). */
@@ -370,7 +143,7 @@ static bool start(struct fetch *f, struct fetch_req *r, int token, uint64_t now)
 	r->http.post = r->post;
 	r->token = token;
 	r->http.token = token < f->ntokens ? f->tokens[token] : NULL;
-	r->http.done = on_http_done;
+	r->http.done = fetch_on_http_done;
 	r->http.arg = r;
 	if (http_start(f->http, &r->http) == 0) {
 		r->sent++;
@@ -380,10 +153,10 @@ static bool start(struct fetch *f, struct fetch_req *r, int token, uint64_t now)
 	r->answer = GA_RETRY;
 	snprintf(r->http.errbuf, sizeof(r->http.errbuf), "cannot start the request");
 	if (++r->attempts > f->max_retries) {
-		decide(f, r, FETCH_ANSWERED);
+		fetch_decide(f, r, FETCH_ANSWERED);
 	} else {
-		r->not_before = now + governor_backoff_ms(r->attempts, jitter(f));
-		enqueue(f, r);
+		r->not_before = now + governor_backoff_ms(r->attempts, fetch_jitter(f));
+		fetch_enqueue(f, r);
 	}
 	return false;
 }
@@ -431,7 +204,7 @@ static void pump_class(struct fetch *f, struct req_list *q, struct pump_pass *p)
 			/* Every token was rejected: the request fails as unauthorised. */
 			dequeue(f, q, r);
 			r->answer = GA_AUTH;
-			decide(f, r, FETCH_ANSWERED);
+			fetch_decide(f, r, FETCH_ANSWERED);
 			continue;
 		}
 		if (v != GOV_GO) {
@@ -451,7 +224,7 @@ static void pump_class(struct fetch *f, struct req_list *q, struct pump_pass *p)
 
 /* Start every queued request the governor admits, listing pages first; arm the timer for
  * the next chance; say what holds requests back. */
-static void pump(struct fetch *f)
+void fetch_pump(struct fetch *f)
 {
 	struct pump_pass p = {.soonest = UINT64_MAX};
 	bool queued = false;
@@ -557,7 +330,7 @@ static void submit(struct fetch *f, struct fetch_req *r)
 	r->f = f;
 	r->owner->pending++;
 	if (f->stopping || r->owner->cancelled) {
-		decide(f, r, FETCH_CANCELLED);
+		fetch_decide(f, r, FETCH_CANCELLED);
 		return;
 	}
 	if (f->origin && !ghapi_same_origin(f->origin, r->url)) {
@@ -565,12 +338,12 @@ static void submit(struct fetch *f, struct fetch_req *r)
 			  "another host?)", r->url, f->origin);
 		r->answer = GA_FATAL;
 		snprintf(r->http.errbuf, sizeof(r->http.errbuf), "URL outside the API");
-		decide(f, r, FETCH_ANSWERED);
+		fetch_decide(f, r, FETCH_ANSWERED);
 		return;
 	}
-	enqueue(f, r);
+	fetch_enqueue(f, r);
 	f->submitting = true;
-	pump(f);
+	fetch_pump(f);
 	f->submitting = false;
 }
 
@@ -612,7 +385,7 @@ void fetch_cancel_owner(struct fetch *f, struct fetch_owner *owner)
 			nx = TAILQ_NEXT(r, link);
 			if (r->owner == owner) {
 				dequeue(f, &f->queue[c], r);
-				decide(f, r, FETCH_CANCELLED);
+				fetch_decide(f, r, FETCH_CANCELLED);
 			}
 		}
 	}
@@ -625,11 +398,11 @@ void fetch_stop(struct fetch *f)
 		return;
 	f->stopping = true;
 	uv_timer_stop(&f->pump_timer);
-	http_abort_all(f->http); /* each comes back through on_http_done, cancelled */
+	http_abort_all(f->http); /* each comes back through fetch_on_http_done, cancelled */
 	for (int c = 0; c < FETCH_CLASSES; c++) {
 		while ((r = TAILQ_FIRST(&f->queue[c]))) {
 			dequeue(f, &f->queue[c], r);
-			decide(f, r, FETCH_CANCELLED);
+			fetch_decide(f, r, FETCH_CANCELLED);
 		}
 	}
 }
@@ -648,7 +421,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
 	struct fetch *f = h->data;
 	f->open_handles--;
-	free_if_done(f);
+	fetch_free_if_done(f);
 }
 
 void fetch_free(struct fetch *f)
