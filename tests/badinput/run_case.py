@@ -24,7 +24,7 @@ import os
 import pwd
 import shutil
 import socket
-import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -33,7 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "scenarios"))
 from harness import (CSV_HEADER, Sim, assert_run_rows, assert_token_never_leaks, check,  # noqa: E402
-                     check_exit, fail, miner_bin, read_csv, run_miner, scenario)
+                     check_exit, miner_bin, read_csv, run_miner, scenario)
 
 TABLE = os.path.join(HERE, "cases.json")
 
@@ -154,9 +154,13 @@ def as_user(name):
     """The command prefix that runs ghaminer as that user (root bypasses permissions)."""
     setpriv = shutil.which("setpriv")
     check(setpriv, "setpriv not found: install util-linux (apt-get install util-linux)")
+    check(os.geteuid() == 0, "rows run as another user need root (setpriv): run the suite as root")
     u = pwd.getpwnam(name)
-    return [setpriv, "--reuid=%d" % u.pw_uid, "--regid=%d" % u.pw_gid, "--clear-groups", "--",
-            miner_bin()]
+    prefix = [setpriv, "--reuid=%d" % u.pw_uid, "--regid=%d" % u.pw_gid, "--clear-groups", "--"]
+    check(subprocess.run(prefix + ["test", "-x", miner_bin()]).returncode == 0,
+          "user %s cannot run %s (a folder above it is closed to others): build in a folder "
+          "others can read" % (name, miner_bin()))
+    return prefix + [miner_bin()]
 
 
 def leak_pieces(tokens):
@@ -171,7 +175,9 @@ def leak_pieces(tokens):
     return sorted(out)
 
 
-def check_csv(res, d, csv_path, exp, sim, table):
+def check_csv(csv_path, exp, sim):
+    """The CSV holds exactly the truth of exp["repos"], value by value, with jobs; the extra
+    columns of exp["extra_columns"] kept with their values."""
     header, rows = read_csv(csv_path)
     extra = exp.get("extra_columns", [])
     check(header == CSV_HEADER + extra, "CSV header %r, expected %r" % (header, CSV_HEADER + extra))
@@ -187,14 +193,73 @@ def check_csv(res, d, csv_path, exp, sim, table):
         assert_run_rows(by_repo.get(repo, []), sim.truth(repo), repo, with_jobs=True)
 
 
+def prepare(row, table, d, server, use_sim):
+    """The row's working folder: the CSV of a first run (then edited), the row's files.
+    → (placeholders, the CSV's path, its bytes before the run)."""
+    secret = table["secret"]
+    ctx = {"api": server.url, "dir": d, "secret": secret, "seed_csv": table["seed_csv"]}
+    csv_path = os.path.join(d, fill(row.get("csv_path", "builds_features.csv"), ctx))
+    if row.get("before") == "mine":
+        check(use_sim, "table error: row %s mines before without a simulator" % row["id"])
+        check_exit(run_miner(["-s", "octo/hello", "--api-url", server.url], cwd=d, token=secret,
+                             timeout=60), 0)
+        with open(csv_path, "rb") as f:
+            raw = f.read()
+        for e in row.get("edit", []):
+            raw = EDITS[e](raw)
+        with open(csv_path, "wb") as f:
+            f.write(raw)
+        server.reset_stats()
+    write_files(d, row.get("files", {}), ctx)
+    return ctx, csv_path, snapshot(csv_path)
+
+
+def check_said(res, exp, ctx, took):
+    msgs = res.messages()
+    wanted = exp.get("message", [])
+    for m in [wanted] if isinstance(wanted, str) else wanted:
+        check(fill(m, ctx) in msgs, "the message does not say %r:\n%s" % (fill(m, ctx), msgs[-1500:]))
+    for m in exp.get("absent", []):
+        check(fill(m, ctx) not in msgs, "the message says %r, it should not:\n%s" % (fill(m, ctx), msgs[-1500:]))
+    if "max_seconds" in exp:
+        check(took <= exp["max_seconds"], "took %.1fs, at most %ss expected" % (took, exp["max_seconds"]))
+
+
+def check_files(exp, csv_path, before, server):
+    if exp.get("csv_unchanged"):
+        after = snapshot(csv_path)
+        check(after == before, "the CSV changed: %s before, %s after" % (
+            "absent" if before is None else "%s bytes" % len(before),
+            "absent" if after is None else "%s bytes" % len(after)))
+    if "csv" in exp:
+        check_csv(csv_path, exp["csv"], server)
+    if "symlink_kept" in exp:
+        check(os.path.islink(csv_path) and os.readlink(csv_path) == exp["symlink_kept"],
+              "the CSV is no longer a symlink to %s" % exp["symlink_kept"])
+
+
+def check_requests(exp, server, use_sim, token, secret):
+    if not use_sim:
+        check(server.connections == 0, "ghaminer connected to the API %d times, expected no "
+              "request" % server.connections)
+        return
+    for path, n in exp.get("requests_to", {}).items():
+        got = sum(1 for e in server.log() if e["path"].lower() == path.lower())
+        check(got == n, "%d requests to %s, expected %d" % (got, path, n))
+    if server.stats()["requests"] and token == secret:
+        with open(server.header_log_path, encoding="utf-8") as f:
+            sent = any(secret in v for line in f for k, v in json.loads(line)["headers"]
+                       if k.lower() == "authorization")
+        check(sent, "the simulator was asked but never saw the token in Authorization: the "
+              "header log is not recording (the leak scan would be vacuous)")
+
+
 def run_row(row, table):
     exp = row["expect"]
     code = exp["code"]
-    error = code not in (0, 1)
-    check(not error or exp.get("csv_unchanged") is True,
+    check(code in (0, 1) or exp.get("csv_unchanged") is True,
           "table error: row %s expects exit %d but not csv_unchanged" % (row["id"], code))
     secret = table["secret"]
-    tokens = [secret] + table.get("other_tokens", [])
     use_sim = row.get("sim", not (code == 2 and not row.get("before")))
     d = tempfile.mkdtemp(prefix="ghaminer-badinput-")
     os.chmod(d, 0o755)   # a row run as another user enters it
@@ -206,23 +271,7 @@ def run_row(row, table):
             server = Sim(sc).__enter__()
         else:
             server = Trap()
-        ctx = {"api": server.url, "dir": d, "secret": secret, "seed_csv": table["seed_csv"]}
-        csv_path = os.path.join(d, fill(row.get("csv_path", "builds_features.csv"), ctx))
-        if row.get("before") == "mine":
-            check(use_sim, "table error: row %s mines before without a simulator" % row["id"])
-            pre = run_miner(["-s", "octo/hello", "--api-url", server.url], cwd=d, token=secret, timeout=60)
-            check_exit(pre, 0)
-            with open(csv_path, "rb") as f:
-                raw = f.read()
-            for e in row.get("edit", []):
-                raw = EDITS[e](raw)
-            with open(csv_path, "wb") as f:
-                f.write(raw)
-            if use_sim:
-                server.reset_stats()
-        write_files(d, row.get("files", {}), ctx)
-        before = snapshot(csv_path)
-
+        ctx, csv_path, before = prepare(row, table, d, server, use_sim)
         token = fill(row.get("token", "{secret}"), ctx)
         env = fill(row.get("env", {}), ctx)
         args = fill(row.get("args", ["-s", "octo/hello", "--api-url", "{api}"]), ctx)
@@ -230,52 +279,23 @@ def run_row(row, table):
         t0 = time.monotonic()
         res = run_miner(args, cwd=d, token=token, env=env, binary=binary, timeout=exp.get("timeout", 60))
         took = time.monotonic() - t0
-
         print("  exit %d in %.1fs; stderr:\n    %s" % (res.code, took, "\n    ".join(
             res.stderr.rstrip("\n").split("\n")[:4])), flush=True)
+
         check_exit(res, code)
-        msgs = res.messages()
-        wanted = exp.get("message", [])
-        for m in [wanted] if isinstance(wanted, str) else wanted:
-            check(fill(m, ctx) in msgs, "the message does not say %r:\n%s" % (fill(m, ctx), msgs[-1500:]))
-        for m in exp.get("absent", []):
-            check(fill(m, ctx) not in msgs, "the message says %r, it should not:\n%s" % (fill(m, ctx), msgs[-1500:]))
-        if "max_seconds" in exp:
-            check(took <= exp["max_seconds"], "took %.1fs, at most %ss expected" % (took, exp["max_seconds"]))
-        if exp.get("csv_unchanged"):
-            after = snapshot(csv_path)
-            check(after == before, "the CSV changed: %s before, %s after" % (
-                "absent" if before is None else "%s bytes" % len(before),
-                "absent" if after is None else "%s bytes" % len(after)))
-        if "csv" in exp:
-            check_csv(res, d, csv_path, exp["csv"], server, table)
-        for path, n in exp.get("requests_to", {}).items():
-            got = sum(1 for e in server.log() if e["path"].lower() == path.lower())
-            check(got == n, "%d requests to %s, expected %d" % (got, path, n))
-        if "symlink_kept" in exp:
-            check(os.path.islink(csv_path) and os.readlink(csv_path) == exp["symlink_kept"],
-                  "the CSV is no longer a symlink to %s" % exp["symlink_kept"])
-        if exp.get("requests") == "none" or not use_sim:
-            if use_sim:
-                st = server.stats()
-                check(st["requests"] == 0, "the API was asked %d times, expected no request" % st["requests"])
-            else:
-                check(server.connections == 0, "ghaminer connected to the API %d times, expected no "
-                      "request" % server.connections)
-        # the token scan: outputs, every file in the folder, every request received
+        check_said(res, exp, ctx, took)
+        check_files(exp, csv_path, before, server)
+        check_requests(exp, server, use_sim, token, secret)
+        # the token scan: outputs, every file in the folder (but the row's own), every
+        # request received (the simulator's header log)
         inputs = [os.path.join(d, rel) for rel in row.get("files", {}) if os.path.join(d, rel) != csv_path]
-        assert_token_never_leaks(leak_pieces(tokens + [token] + list(env.values())), res, d,
-                                 csv_name=os.path.relpath(csv_path, d), files=False, inputs=inputs)
-        if use_sim and server.stats()["requests"] and token == secret:
-            with open(server.header_log_path, encoding="utf-8") as f:
-                sent = any(secret in v for line in f for k, v in json.loads(line)["headers"]
-                           if k.lower() == "authorization")
-            check(sent, "the simulator was asked but never saw the token in Authorization: the "
-                  "header log is not recording (the leak scan would be vacuous)")
+        tokens = [secret] + table.get("other_tokens", []) + [token] + list(env.values())
+        assert_token_never_leaks(leak_pieces(tokens), res, d, csv_name=os.path.relpath(csv_path, d),
+                                 files=False, inputs=inputs)
     finally:
         if server is not None:
             if use_sim:
-                server.__exit__(None, None, None)
+                server.__exit__(*sys.exc_info())
             else:
                 server.close()
         for root, dirs, _ in os.walk(d):   # read-only folders of the row
