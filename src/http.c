@@ -74,8 +74,10 @@ static void on_uv_socket(uv_poll_t *poll, int status, int events)
 {
 	struct sock_ctx *sc = poll->data;
 	int flags = 0, running;
+	/* An error on the socket (a reset): let curl read it, so that it names the cause
+	 * ("Connection reset by peer") instead of "select/poll returned error". */
 	if (status < 0)
-		flags = CURL_CSELECT_ERR;
+		flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
 	if (events & UV_READABLE)
 		flags |= CURL_CSELECT_IN;
 	if (events & UV_WRITABLE)
