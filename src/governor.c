@@ -295,7 +295,9 @@ void governor_observe(struct governor *g, int token, enum fetch_resource budget,
 		 * count, and this answer could not count them. */
 		b->remaining = remaining > b->in_flight_cost ? remaining - b->in_flight_cost : 0;
 		b->reset_epoch = reset_epoch;
-	} else if (remaining < b->remaining) {
+	} else if (remaining < b->remaining && reset_epoch >= b->reset_epoch - 0.5) {
+		/* (an answer from the window before, overtaken on the way by one from this
+		 * window, says nothing of this one) */
 		b->remaining = remaining;
 	}
 }

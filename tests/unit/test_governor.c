@@ -240,6 +240,30 @@ static void test_budget_spent_waits_for_reset(void)
 	CHECK(w >= 88000 && w <= 90000);
 }
 
+/* Answers near a reset can come back out of order: one from the window that just ended,
+ * overtaken by one from the new window, must not take the new window's budget for its own
+ * (the new window would then be spread as if almost spent). */
+static void test_late_answer_of_the_window_before(void)
+{
+	struct governor g;
+	uint64_t w;
+	int t;
+	init(&g, 1, 16, 100000, 50);
+	observe(&g, 0, 300, 4000, 1000); /* the end of a window: 300 left until epoch 1000 */
+	observe(&g, 0, 3990, 4000, 1060); /* the next window, learned first */
+	observe(&g, 0, 250, 4000, 1000); /* late: an answer of the window before */
+	CHECK_INT(g.tok[0].b[REST].remaining, 3990);
+	CHECK(g.tok[0].b[REST].reset_epoch == 1060);
+	/* the new window is spread as a whole: 3,940 usable over 59 s, 15 ms apart */
+	governor_backlog_add(&g, REST, 40000);
+	CHECK(admit(&g, 0, 1001, &w, &t) == GOV_GO);
+	CHECK(admit(&g, 1, 1001, &w, &t) == GOV_WAIT_TIME);
+	CHECK(w <= 20);
+	/* an answer of the same window still lowers it */
+	observe(&g, 0, 3000, 4000, 1060);
+	CHECK_INT(g.tok[0].b[REST].remaining, 3000);
+}
+
 static void test_reserve_and_spreading(void)
 {
 	struct governor g;
@@ -513,6 +537,7 @@ int main(void)
 	test_window_scaled();
 	test_per_token_allowances();
 	test_budget_spent_waits_for_reset();
+	test_late_answer_of_the_window_before();
 	test_reserve_and_spreading();
 	test_secondary();
 	test_token_pool();
