@@ -55,18 +55,27 @@ static void track_rows(const char *p, ssize_t n, off_t off, int *inquote, off_t 
 	}
 }
 
+/* The next chunk (up to 64 KB) of fd at off, before limit: its length, or 0 with
+ * *read_errno set (EIO when the file is shorter than it was when measured). */
+static ssize_t read_chunk(int fd, char *chunk, off_t off, off_t limit, int *read_errno)
+{
+	size_t want = (size_t)(limit - off) < (1 << 16) ? (size_t)(limit - off) : (1 << 16);
+	ssize_t n;
+	while ((n = pread(fd, chunk, want, off)) < 0 && errno == EINTR)
+		;
+	if (n <= 0)
+		*read_errno = n < 0 ? errno : EIO;
+	return n > 0 ? n : 0;
+}
+
 int csvscan_boundary(int fd, off_t limit, off_t *boundary, int *read_errno)
 {
 	char *chunk = xmalloc(1 << 16);
 	off_t off = 0, last = 0;
 	int inquote = 0, rc = 0;
 	while (off < limit) {
-		size_t want = (size_t)(limit - off) < (1 << 16) ? (size_t)(limit - off) : (1 << 16);
-		ssize_t n = pread(fd, chunk, want, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			*read_errno = n < 0 ? errno : EIO;
+		ssize_t n = read_chunk(fd, chunk, off, limit, read_errno);
+		if (n == 0) {
 			rc = SCAN_READ_ERROR;
 			break;
 		}
@@ -96,13 +105,8 @@ int csvscan(int fd, off_t limit, row_fn fn, void *ctx, off_t *boundary,
 		return SCAN_READ_ERROR;
 	}
 	while (off < limit) {
-		size_t want = (size_t)(limit - off) < (1 << 16) ? (size_t)(limit - off) : (1 << 16);
-		ssize_t n = pread(fd, chunk, want, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			/* 0: the file is shorter than it was when measured. */
-			*read_errno = n < 0 ? errno : EIO;
+		ssize_t n = read_chunk(fd, chunk, off, limit, read_errno);
+		if (n == 0) {
 			rc = SCAN_READ_ERROR;
 			goto out;
 		}

@@ -17,7 +17,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Sim, case, check, check_exit, jobs_requests, miner_bin,  # noqa: E402
                      run_miner, scenario)
-from harness3 import fast_config, miner_env  # noqa: E402
+from harness3 import csv_records, fast_config, miner_env  # noqa: E402
 
 NREPOS, NSHARDS = 40, 4
 rng = random.Random(404)
@@ -28,23 +28,9 @@ SCENARIO = {"rate_limit": {"limit": 10000000},
                       for i, r in enumerate(REPOS)]}
 
 
-def records(path):
-    """(header, data rows as raw text, each with its newline), split outside quotes."""
-    text = open(path, "rb").read().decode("utf-8")
-    out, start, quoted = [], 0, False
-    for i, c in enumerate(text):
-        if c == '"':
-            quoted = not quoted
-        elif c == "\n" and not quoted:
-            out.append(text[start:i + 1])
-            start = i + 1
-    check(start == len(text), "%s ends with a torn row" % path)
-    return out[0], out[1:]
-
-
 def same_rows(got_path, want_path):
-    gh, got = records(got_path)
-    wh, want = records(want_path)
+    gh, got = csv_records(got_path)
+    wh, want = csv_records(want_path)
     check(gh == wh, "headers differ:\n%s%s" % (gh, wh))
     check(len(got) == len(want), "%d rows merged, %d from one process" % (len(got), len(want)))
     got.sort()
@@ -113,7 +99,7 @@ def main():
             check(os.path.exists(os.path.join(d, "merged.csv.state")), "no merged state")
         with case("shard --weights: balanced by the runs of the merged CSV"):
             counts = {}
-            for line in records(os.path.join(d, "merged.csv"))[1]:
+            for line in csv_records(os.path.join(d, "merged.csv"))[1]:
                 counts[line.split(",", 1)[0]] = counts.get(line.split(",", 1)[0], 0) + 1
             loads = []
             for i in range(NSHARDS):

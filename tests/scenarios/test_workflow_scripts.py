@@ -16,7 +16,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (SRC, TOKEN, Sim, case, check, check_exit, jobs_requests,  # noqa: E402
                      miner_bin, run_miner, scenario)
-from harness3 import fast_config, miner_env  # noqa: E402
+from harness3 import csv_records, fast_config, miner_env  # noqa: E402
 
 try:
     import yaml
@@ -44,19 +44,11 @@ def bash(script, cwd, env):
     return p
 
 
-def records(path):
-    text = open(path, encoding="utf-8").read()
-    out, start, quoted = [], 0, False
-    for i, c in enumerate(text):
-        if c == '"':
-            quoted = not quoted
-        elif c == "\n" and not quoted:
-            out.append(text[start:i + 1])
-            start = i + 1
-    return out[0], sorted(out[1:])
+def sorted_records(path):
+    header, rows = csv_records(path)
+    return header, sorted(rows)
 
 
-@scenario("mine.yml's steps, run locally: shards mined, merged, summarised")
 def main():
     wf = yaml.safe_load(open(os.path.join(SRC, "scripts", "actions", "mine.yml")))
     mine, merge = step(wf, "mine", "Mine"), step(wf, "merge", "Merge")
@@ -89,8 +81,8 @@ def main():
             check(p.returncode == 0, "Merge: %s%s" % (p.stdout, p.stderr))
             check_exit(run_miner(["-p", "projects.txt", "-o", "all.csv", "--api-url", sim.url,
                                   "-c", fast_config(d), "--quiet"], cwd=d), 0)
-            got = records(os.path.join(d, "merged", "builds_features.csv"))
-            want = records(os.path.join(d, "all.csv"))
+            got = sorted_records(os.path.join(d, "merged", "builds_features.csv"))
+            want = sorted_records(os.path.join(d, "all.csv"))
             check(got == want, "the merged CSV differs from one process's (%d and %d rows)"
                   % (len(got[1]), len(want[1])))
             p = bash(summary, d, env)
