@@ -176,9 +176,10 @@ static void pass_over(struct serve *sv, struct serve_repo *r)
 		json_decref(st);
 	}
 	st = json_pack("{s:o, s:s, s:i, s:I, s:I, s:I, s:b, s:s}", "message",
-		       json_sprintf("pass %d %s: %ld new runs, %ld changed, jobs of %zu runs%s",
+		       json_sprintf("pass %d %s: %ld new runs, %ld changed, jobs of %zu runs%s%s",
 				    r->pass, sum->failure <= SF_CANCELLED ? "done" : "failed",
-				    sum->new_runs, sum->updated_runs, sum->jobs_collected, ""),
+				    sum->new_runs, sum->updated_runs, sum->jobs_collected,
+				    sum->error[0] ? "; " : "", sum->error),
 		       "stage", "pass_done", "pass", r->pass, "new_runs",
 		       (json_int_t)sum->new_runs, "updated_runs", (json_int_t)sum->updated_runs,
 		       "jobs_collected", (json_int_t)sum->jobs_collected, "ok",
@@ -218,6 +219,15 @@ static void drained(void *arg, bool ok, const struct error *untold)
 	serve_finish(sv);
 }
 
+/* Stopping, with no session left: everything to disk, then the end. */
+static void drain_once(struct serve *sv)
+{
+	if (sv->draining || sv->finished)
+		return;
+	sv->draining = true;
+	store_drain(&sv->st, drained, sv);
+}
+
 static void reap(void *arg)
 {
 	struct serve *sv = arg;
@@ -236,8 +246,8 @@ static void reap(void *arg)
 		store_fold_soon(&sv->st);
 		uv_timer_start(&sv->kick, on_kick, 0, 0);
 	}
-	if (sv->stop_signal && !running(sv) && !sv->finished)
-		store_drain(&sv->st, drained, sv);
+	if (sv->stop_signal && !running(sv))
+		drain_once(sv);
 }
 
 /* ---- the whole server ---------------------------------------------------------------- */
@@ -274,7 +284,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	}
 	engine_stop(&sv->e);
 	if (!running(sv))
-		store_drain(&sv->st, drained, sv);
+		drain_once(sv);
 }
 
 static void serve_finish(struct serve *sv)

@@ -14,6 +14,7 @@
 #include "policy.h"
 #include "record.h"
 #include "serve_int.h"
+#include "serve_rules.h"
 #include "util.h"
 
 /* ---- reading the CSV ------------------------------------------------------------------- */
@@ -101,37 +102,17 @@ static void api_repos(struct serve *sv, h2o_req_t *req)
 /* ---- GET /api/runs/OWNER/REPO ---------------------------------------------------------- */
 
 struct run_query {
-	char *since, *until, *status, *conclusion;
-	int64_t workflow_id;
+	struct serve_run_filter f;
 	long limit, skip;   /* skip: the cursor, matching rows already served */
 	long matched;
 	bool more;
 	json_t *runs;
 };
 
-static bool row_matches(const struct run_query *q, const struct record *row)
-{
-	const char *created = row->v[COL_CREATED_AT] ? row->v[COL_CREATED_AT] : "";
-	if (q->since && strcmp(created, q->since) < 0)
-		return false;
-	/* until=2024-01-31 includes that whole day */
-	if (q->until && strncmp(created, q->until, strlen(q->until)) > 0)
-		return false;
-	if (q->status && (!row->v[COL_STATUS] || strcmp(row->v[COL_STATUS], q->status)))
-		return false;
-	if (q->conclusion &&
-	    (!row->v[COL_CONCLUSION] || strcmp(row->v[COL_CONCLUSION], q->conclusion)))
-		return false;
-	if (q->workflow_id &&
-	    (!row->v[COL_WORKFLOW_ID] || strtoll(row->v[COL_WORKFLOW_ID], NULL, 10) != q->workflow_id))
-		return false;
-	return true;
-}
-
 static int query_row(void *ctx, struct record *row)
 {
 	struct run_query *q = ctx;
-	if (!row_matches(q, row))
+	if (!serve_run_matches(&q->f, row))
 		return 0;
 	if (q->matched++ < q->skip)
 		return 0;
@@ -161,10 +142,10 @@ static bool parse_long(const char *text, long min, long max, long *out)
 
 static void query_release(struct run_query *q)
 {
-	free(q->since);
-	free(q->until);
-	free(q->status);
-	free(q->conclusion);
+	free(q->f.since);
+	free(q->f.until);
+	free(q->f.status);
+	free(q->f.conclusion);
 	json_decref(q->runs);
 }
 
@@ -175,10 +156,10 @@ static bool query_parse(h2o_req_t *req, struct run_query *q)
 	char *wf = serve_query(req, "workflow_id");
 	long v = 0;
 	bool ok = true;
-	q->since = serve_query(req, "since");
-	q->until = serve_query(req, "until");
-	q->status = serve_query(req, "status");
-	q->conclusion = serve_query(req, "conclusion");
+	q->f.since = serve_query(req, "since");
+	q->f.until = serve_query(req, "until");
+	q->f.status = serve_query(req, "status");
+	q->f.conclusion = serve_query(req, "conclusion");
 	q->limit = POLICY_API_LIMIT;
 	if (limit && !parse_long(limit, 1, POLICY_API_LIMIT_MAX, &q->limit)) {
 		serve_reply_error(req, 400, "limit must be an integer from 1 to %d",
@@ -191,7 +172,7 @@ static bool query_parse(h2o_req_t *req, struct run_query *q)
 		serve_reply_error(req, 400, "workflow_id must be a positive integer");
 		ok = false;
 	}
-	q->workflow_id = v;
+	q->f.workflow_id = v;
 	free(limit);
 	free(cursor);
 	free(wf);

@@ -15,6 +15,7 @@
 #include "policy.h"
 #include "record.h"
 #include "serve_int.h"
+#include "serve_rules.h"
 #include "util.h"
 
 struct serve_conn {
@@ -93,46 +94,12 @@ static const char *header(h2o_req_t *req, const char *name, size_t *len)
 	return NULL;
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-		: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-static char *url_decode(const char *s, size_t n)
-{
-	char *out = xmalloc(n + 1), *o = out;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-		    hexval(s[i + 2]) >= 0) {
-			*o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-			i += 2;
-		} else {
-			*o++ = s[i] == '+' ? ' ' : s[i];
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
 char *serve_query(h2o_req_t *req, const char *name)
 {
-	size_t n = strlen(name);
-	const char *q, *end;
 	if (req->query_at == SIZE_MAX)
 		return NULL;
-	q = req->path.base + req->query_at + 1;
-	end = req->path.base + req->path.len;
-	while (q < end) {
-		const char *amp = memchr(q, '&', (size_t)(end - q));
-		const char *stop = amp ? amp : end;
-		if ((size_t)(stop - q) > n && !strncmp(q, name, n) && q[n] == '=')
-			return url_decode(q + n + 1, (size_t)(stop - q) - n - 1);
-		if ((size_t)(stop - q) == n && !strncmp(q, name, n))
-			return xstrdup("");
-		q = stop + 1;
-	}
-	return NULL;
+	return serve_query_value(req->path.base + req->query_at + 1,
+				 req->path.len - req->query_at - 1, name);
 }
 
 void serve_peer(h2o_req_t *req, char *buf, size_t n)
@@ -216,50 +183,13 @@ static bool serve_token_ok(struct serve *sv, h2o_req_t *req)
 	return ok;
 }
 
-/* Origin is http:// + the Host asked for, and that host is a loopback name: the page
- * opened as http://localhost:3000 as well as http://127.0.0.1:3000. Another name is not
- * enough (a DNS rebinding page would have one). */
-static bool same_host_origin(h2o_req_t *req, const char *o, size_t len)
-{
-	size_t hl = req->input.authority.len;
-	const char *host = req->input.authority.base;
-	static const char *const loopback[] = {"localhost", "127.0.0.1", "[::1]"};
-	if (!host || len != 7 + hl || strncasecmp(o, "http://", 7) || strncasecmp(o + 7, host, hl))
-		return false;
-	for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
-		size_t n = strlen(loopback[i]);
-		if (hl >= n && !strncasecmp(host, loopback[i], n) && (hl == n || host[n] == ':'))
-			return true;
-	}
-	return false;
-}
-
-/* A browser's WebSocket carries Origin: it must be ours or one of allowed_origins. Other
- * clients send none. */
+/* A browser's WebSocket carries Origin (serve_origin_allowed); other clients send none. */
 static bool origin_ok(struct serve_http *h, h2o_req_t *req)
 {
 	size_t len;
 	const char *o = header(req, "origin", &len);
-	const char *list = h->sv->s.allowed_origins, *p;
-	if (!o)
-		return true;
-	if (len == strlen(h->origin) && !strncasecmp(o, h->origin, len))
-		return true;
-	if (same_host_origin(req, o, len))
-		return true;
-	for (p = list; p && *p;) {
-		size_t n = strcspn(p, ",");
-		const char *a = p;
-		size_t an = n;
-		while (an && *a == ' ')
-			a++, an--;
-		while (an && a[an - 1] == ' ')
-			an--;
-		if ((an == len && !strncasecmp(a, o, len)) || (an == 1 && *a == '*'))
-			return true;
-		p += n + (p[n] == ',');
-	}
-	return false;
+	return !o || serve_origin_allowed(h->origin, req->input.authority.base,
+					  req->input.authority.len, h->sv->s.allowed_origins, o, len);
 }
 
 /* ---- routes -------------------------------------------------------------------------- */
@@ -393,46 +323,9 @@ static void on_accept(uv_stream_t *l, int status)
 	h2o_accept(&h->accept, h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed));
 }
 
-static bool is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-	return sa->sa_family == AF_INET6 &&
-	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-}
-
-/* HOST:PORT or [V6]:PORT, "localhost" meaning 127.0.0.1. */
-static int parse_listen(const char *text, struct sockaddr_storage *ss, struct error *err)
-{
-	char host[64];
-	const char *colon = strrchr(text, ':');
-	char *end;
-	long port = colon ? strtol(colon + 1, &end, 10) : -1;
-	size_t hn = colon ? (size_t)(colon - text) : 0;
-	if (!colon || !colon[1] || *end || port < 0 || port > 65535 || hn == 0 ||
-	    hn >= sizeof(host))
-		return error_set(err, -EINVAL, "invalid listen address '%s': use HOST:PORT, e.g. "
-				 "127.0.0.1:3000", text);
-	if (text[0] == '[' && text[hn - 1] == ']') {
-		memcpy(host, text + 1, hn - 2);
-		host[hn - 2] = '\0';
-		if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0)
-			return 0;
-	} else {
-		memcpy(host, text, hn);
-		host[hn] = '\0';
-		if (!strcmp(host, "localhost"))
-			strcpy(host, "127.0.0.1");
-		if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0)
-			return 0;
-	}
-	return error_set(err, -EINVAL, "invalid listen address '%s': the host must be an IP "
-			 "address (or localhost)", text);
-}
-
 static int check_exposure(const struct settings *s, const struct sockaddr *sa, struct error *err)
 {
-	if (is_loopback(sa))
+	if (serve_is_loopback(sa))
 		return 0;
 	if (!s->allow_remote)
 		return error_set(err, -EINVAL, "refusing to listen on '%s', which other machines "
@@ -457,7 +350,7 @@ int serve_http_start(struct serve *sv, struct error *err)
 	struct serve_handler *handler;
 	sv->http = h;
 	h->sv = sv;
-	if ((rc = parse_listen(sv->s.listen, &ss, err)) != 0 ||
+	if ((rc = serve_parse_listen(sv->s.listen, &ss, err)) != 0 ||
 	    (rc = check_exposure(&sv->s, (struct sockaddr *)&ss, err)) != 0)
 		return rc;
 	h2o_config_init(&h->config);

@@ -58,7 +58,7 @@ struct serve {
 	uint64_t ws_ping_ms;              /* ends a loop iteration: the store folds at its end */
 	struct engine_call reap_call;
 	int stop_signal;
-	bool finished;
+	bool draining, finished;
 	bool io_failed;
 	bool fold_pending;            /* jobs journaled since the last fold */               /* the store failed: stopping, exit code EXIT_IO */
 	bool warned_query_token;

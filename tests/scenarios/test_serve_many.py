@@ -13,7 +13,7 @@ from harness import Sim, assert_run_rows, check, load_result_csv, scenario  # no
 from harness3 import fast_config  # noqa: E402
 from wsclient import Reader, Server, stage  # noqa: E402
 
-NREPOS, PER_REPO, RUNS = 10, 10, 40
+NREPOS, PER_REPO, RUNS = 10, 10, 25
 REPOS = ["octo/many%02d" % i for i in range(NREPOS)]
 SCENARIO = {"repos": [{"full_name": r, "runs": RUNS, "seed": 100 + i, "jobs_min": 0, "jobs_max": 1}
                       for i, r in enumerate(REPOS)], "latency_ms": 5}

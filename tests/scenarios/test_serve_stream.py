@@ -13,6 +13,7 @@
 import os
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -72,6 +73,18 @@ def main():
             leaver.recv()
             leaver.close()
             slow = srv.ws("/stream/" + REPO, rcvbuf=4096)
+            # it reads nothing until the server says it closed it, then drains its socket at
+            # once (the server waits 2 s for a closed client to take its close frame)
+            slow_done = threading.Event()
+
+            def drain_slow():
+                deadline = time.monotonic() + 60
+                while "on %s closed" % REPO not in srv.stderr() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                while slow.recv() is not None:
+                    pass
+                slow_done.set()
+            threading.Thread(target=drain_slow, daemon=True).start()
 
             rest = first.messages(stage("pass_done"), what="the end of the pass")
             got = head + rest
@@ -123,8 +136,7 @@ def main():
             log = srv.stderr()
             check("client #4 (127.0.0.1:" in log and "(serve_queue_kb)" in log,
                   "the log does not say which client was closed for being slow:\n" + log[-2000:])
-            while slow.recv() is not None:
-                pass
+            check(slow_done.wait(30), "the slow client's stream did not end")
             check(slow.close_code == 1013 and "too slow" in (slow.close_reason or ""),
                   "the slow client was closed with %s %r, expected 1013 and a reason"
                   % (slow.close_code, slow.close_reason))
