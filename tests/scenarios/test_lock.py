@@ -26,7 +26,9 @@ SCENARIO = {"latency_ms": int(scaled(300)),
 def main():
     with Sim(SCENARIO) as sim, tempfile.TemporaryDirectory(prefix="ghaminer-") as d:
         truth = sim.truth(REPO)
-        cfg = fast_config(d, max_in_flight=4)
+        # one request at a time: the first miner runs for about 31 × 300 ms, well past the
+        # second one's start even on a loaded machine under ASan
+        cfg = fast_config(d, max_in_flight=1)
         tail = LogTail(sim)
         first = Bg(repo_args(sim, REPO) + ["-c", cfg], d)
         try:
