@@ -98,7 +98,7 @@ static bool take_redirect(struct fetch *f, struct fetch_req *r, const struct htt
 	if (!to || (f->origin && !ghapi_same_origin(f->origin, to))) {
 		msg_error("%s redirected to '%s', which is not on %s: not followed, so that the "
 			  "token stays on the API's host; check --api-url", r->url,
-			  to ? to : "(no Location)", f->origin);
+			  to ? to : "(no Location)", f->origin ? f->origin : "the API");
 		snprintf(r->http.errbuf, sizeof(r->http.errbuf), "redirected off the API");
 	} else if (r->redirects >= POLICY_FETCH_MAX_REDIRECTS) {
 		msg_error("%s: more than %d redirects; check --api-url", r->url,
