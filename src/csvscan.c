@@ -23,15 +23,18 @@ void csvscan_row_clear(struct row *r)
 	r->n = 0;
 }
 
-static void on_field(void *s, size_t len, void *data)
+void csvscan_row_add(struct row *r, const void *s, size_t len)
 {
-	struct scan *sc = data;
-	struct row *r = &sc->row;
 	if (r->n == r->cap) {
 		r->cap = r->cap ? r->cap * 2 : 32;
 		r->f = xrealloc(r->f, r->cap * sizeof(*r->f));
 	}
 	r->f[r->n++] = xstrndup(s ? s : "", len);
+}
+
+static void on_field(void *s, size_t len, void *data)
+{
+	csvscan_row_add(&((struct scan *)data)->row, s, len);
 }
 
 static void on_row(int c, void *data)
@@ -55,11 +58,10 @@ static void track_rows(const char *p, ssize_t n, off_t off, int *inquote, off_t 
 	}
 }
 
-/* The next chunk (up to 64 KB) of fd at off, before limit: its length, or 0 with
- * *read_errno set (EIO when the file is shorter than it was when measured). */
-static ssize_t read_chunk(int fd, char *chunk, off_t off, off_t limit, int *read_errno)
+ssize_t csvscan_read_chunk(int fd, char *chunk, size_t cap, off_t off, off_t limit,
+			   int *read_errno)
 {
-	size_t want = (size_t)(limit - off) < (1 << 16) ? (size_t)(limit - off) : (1 << 16);
+	size_t want = (size_t)(limit - off) < cap ? (size_t)(limit - off) : cap;
 	ssize_t n;
 	while ((n = pread(fd, chunk, want, off)) < 0 && errno == EINTR)
 		;
@@ -74,7 +76,7 @@ int csvscan_boundary(int fd, off_t limit, off_t *boundary, int *read_errno)
 	off_t off = 0, last = 0;
 	int inquote = 0, rc = 0;
 	while (off < limit) {
-		ssize_t n = read_chunk(fd, chunk, off, limit, read_errno);
+		ssize_t n = csvscan_read_chunk(fd, chunk, 1 << 16, off, limit, read_errno);
 		if (n == 0) {
 			rc = SCAN_READ_ERROR;
 			break;
@@ -105,7 +107,7 @@ int csvscan(int fd, off_t limit, row_fn fn, void *ctx, off_t *boundary,
 		return SCAN_READ_ERROR;
 	}
 	while (off < limit) {
-		ssize_t n = read_chunk(fd, chunk, off, limit, read_errno);
+		ssize_t n = csvscan_read_chunk(fd, chunk, 1 << 16, off, limit, read_errno);
 		if (n == 0) {
 			rc = SCAN_READ_ERROR;
 			goto out;

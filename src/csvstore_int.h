@@ -20,6 +20,12 @@ typedef int (*row_fn)(void *ctx, struct row *row);
 enum { SCAN_READ_ERROR = 1, SCAN_MALFORMED = 2 };
 
 void csvscan_row_clear(struct row *r);
+/* Append a copy of the field s (len bytes; NULL is empty), as libcsv's field callback. */
+void csvscan_row_add(struct row *r, const void *s, size_t len);
+/* The next chunk (up to cap bytes) of fd at off, before limit, read with pread: its
+ * length, or 0 with *read_errno set (EIO when the file is shorter than when measured). */
+ssize_t csvscan_read_chunk(int fd, char *chunk, size_t cap, off_t off, off_t limit,
+			   int *read_errno);
 /* Parse fd from offset 0 up to limit, calling fn per complete row. Also reports the offset
  * just past the last row terminator outside quotes (*boundary): bytes after it are a torn
  * row. Returns 0, SCAN_READ_ERROR (*read_errno set), SCAN_MALFORMED, or fn's non-zero. */

@@ -225,12 +225,7 @@ struct merge_csv {
 
 static void csv_on_field(void *s, size_t len, void *data)
 {
-	struct row *r = &((struct merge_csv *)data)->cur;
-	if (r->n == r->cap) {
-		r->cap = r->cap ? r->cap * 2 : 32;
-		r->f = xrealloc(r->f, r->cap * sizeof(*r->f));
-	}
-	r->f[r->n++] = xstrndup(s ? s : "", len);
+	csvscan_row_add(&((struct merge_csv *)data)->cur, s, len);
 }
 
 static void csv_on_row(int c, void *data)
@@ -343,14 +338,13 @@ static int csv_pull(struct merge_source *s, struct error *err)
 			s->eof = true;
 			return 0;
 		}
-		size_t want = (size_t)(in->boundary - mc->off) < sizeof(mc->chunk)
-				      ? (size_t)(in->boundary - mc->off) : sizeof(mc->chunk);
-		ssize_t n = pread(in->fd, mc->chunk, want, mc->off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return error_set(err, n < 0 ? -errno : -EIO, "cannot read '%s': %s", in->path,
-					 n < 0 ? strerror(errno) : "it became shorter");
+		int read_errno = 0;
+		ssize_t n = csvscan_read_chunk(in->fd, mc->chunk, sizeof(mc->chunk), mc->off,
+					       in->boundary, &read_errno);
+		if (n == 0)
+			return error_set(err, -read_errno, "cannot read '%s': %s", in->path,
+					 read_errno == EIO ? "it became shorter, or an I/O error"
+							   : strerror(read_errno));
 		if (csv_parse(&mc->p, mc->chunk, (size_t)n, csv_on_field, csv_on_row, mc) !=
 		    (size_t)n)
 			return error_set(err, -EINVAL, "'%s' is not valid CSV (near row %" PRIu64
