@@ -16,6 +16,7 @@
 #include "progress.h"
 #include "session.h"
 #include "store.h"
+#include "stopsig.h"
 #include "summary.h"
 #include "util.h"
 
@@ -401,27 +402,6 @@ static void on_progress_timer(uv_timer_t *t)
 
 /* ---- signals and the end ----------------------------------------------------------- */
 
-/* The signals that stop a run: each saves what was collected and exits 128 + its number.
- * SIGHUP is a closed terminal (an ssh session that dropped), not a reload. */
-static const struct {
-	int signum;
-	const char *name;
-	enum exit_code code;
-} stop_signals[] = {
-	{SIGINT, "SIGINT", EXIT_SIGINT},
-	{SIGTERM, "SIGTERM", EXIT_SIGTERM},
-	{SIGHUP, "SIGHUP", EXIT_SIGHUP},
-};
-
-static size_t stop_signal_index(int signum)
-{
-	size_t i = 0;
-	while (i + 1 < sizeof(stop_signals) / sizeof(stop_signals[0]) &&
-	       stop_signals[i].signum != signum)
-		i++;
-	return i;
-}
-
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct miner *mn = h->data;
@@ -434,16 +414,15 @@ static void on_signal(uv_signal_t *h, int signum)
 		}
 		return;
 	}
-	size_t k = stop_signal_index(signum);
 	if (mn->stop_signal) {
 		/* A second signal: the user insists. Journaled results are already durable. */
 		msg_warn("second signal: exiting now; run again to resume");
-		_exit(stop_signals[k].code);
+		_exit(stopsig_exit_code(signum));
 	}
 	mn->stop_signal = signum;
 	msg_warn("%s received: stopping (saving what was collected); send it again to exit at "
-		 "once", stop_signals[k].name);
-	mn->exit_code = stop_signals[k].code;
+		 "once", stopsig_name(signum));
+	mn->exit_code = stopsig_exit_code(signum);
 	stop_all(mn, SF_CANCELLED);
 	engine_stop(&mn->e);
 	/* A pass under way, or its results on their way to disk, finishes first (it sees
@@ -488,10 +467,9 @@ static void miner_finish(struct miner *mn)
 		return;
 	mn->finished = true;
 	if (mn->stop_signal) {
-		size_t k = stop_signal_index(mn->stop_signal);
-		mn->exit_code = stop_signals[k].code;
+		mn->exit_code = stopsig_exit_code(mn->stop_signal);
 		ndjson_status("interrupted", "interrupted by %s: what was collected is saved; run "
-			      "again to resume", stop_signals[k].name);
+			      "again to resume", stopsig_name(mn->stop_signal));
 	} else if (mn->deadline_hit) {
 		deadline_said(mn);
 	} else {

@@ -11,6 +11,7 @@
 
 #include "miner.h"
 #include "msg.h"
+#include "stopsig.h"
 #include "policy.h"
 #include "record.h"
 #include "serve_int.h"
@@ -271,11 +272,11 @@ static void on_signal(uv_signal_t *h, int signum)
 	struct serve_repo *r;
 	if (sv->stop_signal) {
 		msg_warn("second signal: exiting now; run again to resume");
-		_exit(signum == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM);
+		_exit(stopsig_exit_code(signum));
 	}
 	sv->stop_signal = signum;
 	msg_warn("%s received: stopping the server (saving what was collected)",
-		 signum == SIGINT ? "SIGINT" : "SIGTERM");
+		 stopsig_name(signum));
 	serve_http_stop(sv);
 	LIST_FOREACH(r, &sv->repos, link) {
 		uv_timer_stop(&r->watch_timer);
@@ -299,8 +300,8 @@ static void serve_finish(struct serve *sv)
 		uv_close((uv_handle_t *)&r->watch_timer, NULL);
 	uv_close((uv_handle_t *)&sv->kick, NULL);
 	serve_ws_stop(sv);
-	uv_close((uv_handle_t *)&sv->sig_int, NULL);
-	uv_close((uv_handle_t *)&sv->sig_term, NULL);
+	for (int i = 0; i < STOPSIG_COUNT; i++)
+		uv_close((uv_handle_t *)&sv->sig[i], NULL);
 	store_close(&sv->st);
 }
 
@@ -385,14 +386,14 @@ int serve_run(const struct settings *s)
 	if (rc == EXIT_OK) {
 		uv_timer_init(&sv->loop, &sv->kick);
 		serve_ws_start(sv);
-		uv_signal_init(&sv->loop, &sv->sig_int);
-		uv_signal_init(&sv->loop, &sv->sig_term);
-		sv->sig_int.data = sv->sig_term.data = sv;
-		uv_signal_start(&sv->sig_int, on_signal, SIGINT);
-		uv_signal_start(&sv->sig_term, on_signal, SIGTERM);
+		for (int i = 0; i < STOPSIG_COUNT; i++) {
+			uv_signal_init(&sv->loop, &sv->sig[i]);
+			sv->sig[i].data = sv;
+			uv_signal_start(&sv->sig[i], on_signal, stopsig_signals[i]);
+		}
 		seed_repos(sv);
 		uv_run(&sv->loop, UV_RUN_DEFAULT);
-		rc = sv->io_failed ? EXIT_IO : sv->stop_signal == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
+		rc = sv->io_failed ? EXIT_IO : (sv->stop_signal ? stopsig_exit_code(sv->stop_signal) : EXIT_SIGTERM);
 	}
 	uv_run(&sv->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&sv->loop) != 0)

@@ -16,6 +16,7 @@
 #include "repo_ref.h"
 #include "session.h"
 #include "settings.h"
+#include "stopsig.h"
 #include "store.h"
 
 struct serve_http;
@@ -52,7 +53,7 @@ struct serve {
 	size_t nrepos;
 	int passes;                   /* pass ids, over every repository */
 	struct serve_http *http;
-	uv_signal_t sig_int, sig_term;
+	uv_signal_t sig[STOPSIG_COUNT]; /* stopsig_signals */
 	uv_timer_t kick;
 	uv_timer_t ping_timer;        /* pings every client (serve_ws.c) */
 	uint64_t ws_ping_ms;              /* ends a loop iteration: the store folds at its end */
