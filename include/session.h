@@ -63,5 +63,8 @@ const struct session_summary *session_summary(const struct session *m);
 int session_phase(const struct session *m);
 /* Fill v with the progress of phase 1 or 2 (also once it is over, for its last line). */
 void session_progress(const struct session *m, int phase, struct progress_view *v);
+/* How many runs this pass may still journal job details for: those queued and not yet
+ * collected, plus those the listing's total_count says are still to be listed. */
+long session_jobs_to_come(const struct session *m);
 
 #endif

@@ -20,6 +20,9 @@ typedef void (*store_error_cb)(void *arg, const struct error *e);
 /* store_drain is over: every result is in the CSV (ok), or the store failed; untold is
  * that failure when store_error_cb has not reported it yet, else NULL. */
 typedef void (*store_drained_cb)(void *arg, bool ok, const struct error *untold);
+/* How many journal entries this pass still expects (runs whose jobs are still to come),
+ * or -1 when the owner cannot tell. */
+typedef long (*store_to_come_cb)(void *arg);
 
 /* What the thread pool is doing for the store. */
 struct store_sync_round {
@@ -65,6 +68,8 @@ struct store {
 	void *drained_arg;
 	store_error_cb on_error;
 	void *arg;
+	store_to_come_cb to_come; /* NULL: every threshold crossed folds */
+	void *to_come_arg;
 	/* counters, for the benchmark and the closing line */
 	uint64_t pool_fsyncs, pool_folds;
 };
@@ -77,6 +82,9 @@ struct store {
 int store_open(struct store *st, uv_loop_t *loop, const char *csv_path, const char *token,
 	       bool formula_guard, struct error *err);
 void store_on_error(struct store *st, store_error_cb on_error, void *arg);
+/* Tell the store how much of the pass is still to come, so it skips a fold the end of the
+ * pass would repeat at once (see store_fold_due). */
+void store_on_outlook(struct store *st, store_to_come_cb to_come, void *arg);
 /* Release everything and close the check handle (run the loop after). Call after
  * store_drain said so: nothing may be running in the pool. */
 void store_close(struct store *st);
@@ -90,6 +98,17 @@ int store_append(struct store *st, struct record *const *recs, size_t n, struct 
  * journal has grown enough. */
 void store_journal(struct store *st, const char *repo, int64_t id, const json_t *set,
 		   const char *raw_col, const char *raw);
+/* The journal size at which the next fold is considered (pure): POLICY_FOLD_GROWTH times
+ * csv_size, the CSV once the fold under way is in, and at least floor. */
+uint64_t store_next_fold_at(uint64_t csv_size, uint64_t floor);
+/* Whether a journal past its threshold should be folded now (pure). A fold of S bytes
+ * (csv_size + journal_bytes) is deferred to the end of the pass unless at least
+ * POLICY_FOLD_GROWTH * S bytes of entries are still to come (to_come entries at the mean
+ * size of the entries so far). So a fold during a pass writes about 1/(1 + GROWTH) of
+ * the final CSV at most, and with the geometric thresholds all of them add up to about a
+ * quarter of it: with the fold at its end, a pass rewrites about 1.25 times the final
+ * size. to_come -1: unknown, fold. */
+bool store_fold_due(uint64_t csv_size, uint64_t journal_bytes, size_t entries, long to_come);
 /* The sync state changed: saved within POLICY_STATE_SAVE_MS, or as soon as possible when
  * now (once the rows and entries it rests on are durable). */
 void store_state_changed(struct store *st, bool now);

@@ -358,6 +358,20 @@ static void on_wait(void *arg, const char *reason, double until, double spread_s
 		store_fold_soon(&mn->st);
 }
 
+/* The store's outlook: unknown while repositories wait to start, since their runs are
+ * still to come too. */
+static long jobs_to_come(void *arg)
+{
+	struct miner *mn = arg;
+	long n = 0;
+	if (mn->next_slot < mn->nslots)
+		return -1;
+	for (size_t i = 0; i < mn->nslots; i++)
+		if (mn->slots[i].s)
+			n += session_jobs_to_come(mn->slots[i].s);
+	return n;
+}
+
 static void on_store_error(void *arg, const struct error *e)
 {
 	struct miner *mn = arg;
@@ -549,6 +563,7 @@ int miner_run(const struct settings *s)
 		goto out;
 	}
 	store_on_error(&mn->st, on_store_error, mn);
+	store_on_outlook(&mn->st, jobs_to_come, mn);
 	if (s->ntokens > GOVERNOR_MAX_TOKENS)
 		msg_warn("%zu tokens given: only the first %d are used", s->ntokens,
 			 GOVERNOR_MAX_TOKENS);

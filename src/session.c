@@ -258,3 +258,12 @@ void session_progress(const struct session *m, int phase, struct progress_view *
 	if (g->pause_until > now)
 		v->wait_s = (double)(g->pause_until - now) / 1000.0;
 }
+
+long session_jobs_to_come(const struct session *m)
+{
+	long queued = (long)(m->ntodo - m->processed);
+	long listed = m->sum.new_runs + m->sum.known_runs;
+	if (!m->listing_done && m->runs_total > listed)
+		queued += m->runs_total - listed;
+	return queued;
+}

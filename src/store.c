@@ -117,14 +117,17 @@ static void fold_work(uv_work_t *w)
 	r->rc = csvstore_rewrite_work(&r->snap, journal_view_patch, &r->view, &r->err);
 }
 
-/* Geometric batching: the next fold waits until the journal holds POLICY_FOLD_GROWTH
- * times the CSV, so all the rewrites of a pass add up to about 1.25 times the final size.
- * csv_size: the CSV's size once the fold under way is in (entries arriving meanwhile must
- * not start another fold at once). */
-static void set_fold_threshold(struct store *st, uint64_t csv_size)
+/* Geometric batching (see store.h): each fold writes at least 1 + POLICY_FOLD_GROWTH
+ * times the one before. */
+uint64_t store_next_fold_at(uint64_t csv_size, uint64_t floor)
 {
 	uint64_t grown = csv_size * POLICY_FOLD_GROWTH;
-	st->fold_at = grown > st->fold_min ? grown : st->fold_min;
+	return grown > floor ? grown : floor;
+}
+
+static void set_fold_threshold(struct store *st, uint64_t csv_size)
+{
+	st->fold_at = store_next_fold_at(csv_size, st->fold_min);
 }
 
 /* Back on the loop: put the new file in place and drop the folded entries (a few ms),
@@ -317,6 +320,12 @@ void store_on_error(struct store *st, store_error_cb on_error, void *arg)
 	st->arg = arg;
 }
 
+void store_on_outlook(struct store *st, store_to_come_cb to_come, void *arg)
+{
+	st->to_come = to_come;
+	st->to_come_arg = arg;
+}
+
 void store_close(struct store *st)
 {
 	/* Only after store_drain: nothing of the store's is in the pool any more. */
@@ -356,9 +365,20 @@ void store_journal(struct store *st, const char *repo, int64_t id, const json_t 
 		   const char *raw_col, const char *raw)
 {
 	journal_add(&st->j, repo, id, set, raw_col, raw);
-	/* Geometric thresholds keep the total rewrite bytes bounded. */
-	if (journal_bytes(&st->j) >= st->fold_at)
+	if (journal_bytes(&st->j) < st->fold_at)
+		return;
+	if (store_fold_due((uint64_t)st->cs.size, journal_bytes(&st->j), st->j.entries,
+			   st->to_come ? st->to_come(st->to_come_arg) : -1))
 		st->fold_soon = true;
+}
+
+bool store_fold_due(uint64_t csv_size, uint64_t journal_bytes, size_t entries, long to_come)
+{
+	if (to_come < 0 || entries == 0)
+		return true;
+	/* The entries still to come, at the mean size of those journaled so far. */
+	double coming = (double)to_come * (double)journal_bytes / (double)entries;
+	return coming >= (double)POLICY_FOLD_GROWTH * (double)(csv_size + journal_bytes);
 }
 
 void store_state_changed(struct store *st, bool now)

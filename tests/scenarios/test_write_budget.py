@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Durability without write amplification: phase 2 journals job details and folds them
-into the CSV in a few geometric batches, never a whole-file rewrite per run. The miner's
-own account of what it wrote (appends, journal, rewrites) stays within 3x the final CSV,
-with a fold threshold forced low enough that intermediate folds really happen."""
+into the CSV in a few geometric batches, never a whole-file rewrite per run, and never a
+fold just before the pass's own. The miner's own account of what it wrote stays within
+2.5x the final CSV: about 1x of rows and journal entries, and folds that add up to about
+1.25x (store_fold_due). The fold threshold is forced low enough that intermediate folds
+really happen."""
 
 import os
 import re
@@ -20,7 +22,7 @@ SCENARIO = {"repos": [{"full_name": REPO, "runs": RUNS, "seed": 23, "jobs_min": 
             "rate_limit": {"limit": 100000, "window_s": 3600}}
 
 
-@scenario("phase 2 writes stay within 3x the final CSV")
+@scenario("phase 2 writes stay within 2.5x the final CSV")
 def main():
     with Sim(SCENARIO) as sim, tempfile.TemporaryDirectory(prefix="ghaminer-") as d:
         cfg = write_config(d, requests_per_minute=100000, max_in_flight=16)
@@ -35,7 +37,7 @@ def main():
         check(final == size, "reported CSV size %d, on disk %d" % (final, size))
         check(rewrites >= 2, "only %d rewrites: the batching was not exercised" % rewrites)
         check(rewrites <= 12, "%d rewrites for %d runs: not batched" % (rewrites, RUNS))
-        check(written <= 3 * final, "wrote %d bytes for a %d-byte CSV (%.2fx)"
+        check(written <= 2.5 * final, "wrote %d bytes for a %d-byte CSV (%.2fx)"
               % (written, final, written / final))
         print("    wrote %d bytes in %d rewrites for a %d-byte CSV (%.2fx)"
               % (written, rewrites, final, written / final))
