@@ -177,6 +177,23 @@ typedef int (*csvstore_row_fn)(void *ctx, struct record *row);
 /* Read the rows written so far (cs->size), on the loop, through the store's own fd. 0, a
  * negative errno with err filled, or fn's non-zero. */
 int csvstore_read(struct csvstore *cs, csvstore_row_fn fn, void *ctx, struct error *err);
+/* Where a data row lies (ghaminer serve's index): its repository and run id, its first
+ * byte and its length with the terminator. A non-zero return stops the scan. */
+typedef int (*csvstore_span_fn)(void *ctx, const char *repo, int64_t id, off_t off,
+				size_t len);
+/* Call fn for every complete data row that starts at or after from (a row boundary, 0 for
+ * the whole file) and ends before cs->size, in file order; *end gets the offset after the
+ * last of them (where to go on from). 0, a negative errno with err filled, or fn's
+ * non-zero. The header and rows without a repository or a numeric id are skipped. */
+int csvstore_spans(struct csvstore *cs, off_t from, csvstore_span_fn fn, void *ctx,
+		   off_t *end, struct error *err);
+/* Read the row of len bytes at off (from csvstore_spans) into rec (released by the caller,
+ * also on error). 0, or a negative errno with err filled. */
+int csvstore_read_span(struct csvstore *cs, off_t off, size_t len, struct record *rec,
+		       struct error *err);
+/* The col-th field (from 0) of one CSV row (len bytes, no terminator), unquoted, into out
+ * (cap bytes with the NUL). false when the row has fewer fields or the field does not fit. */
+bool csvspan_field(const char *row, size_t len, size_t col, char *out, size_t cap);
 /* The index value a row's values call for (flags and updated_at). */
 uint64_t csvstore_row_flags(const struct record *row);
 

@@ -127,6 +127,10 @@
 /* The API's page of runs: by default and at most. */
 #define POLICY_API_LIMIT 100
 #define POLICY_API_LIMIT_MAX 1000
+/* Rows one GET /api/runs may read: a filter few rows pass gives a short page (and a cursor
+ * to go on from) rather than holding the loop through the whole CSV.
+ * GHAMINER_API_SCAN_ROWS lowers it for the tests. */
+#define POLICY_API_SCAN_ROWS 10000
 /* A request body (nothing we take has one), a client's frame (nothing is read from it),
  * and an HTTP connection idle or slow to send its request. Headers are bounded by H2O's
  * build (100 headers, H2O_MAX_REQLEN: about 400 KiB; past it a 400). */
@@ -143,6 +147,13 @@
 #define POLICY_WS_PING_MS 30000
 /* A close that waits for the client's queue to drain checks it this often. */
 #define POLICY_WS_DRAIN_TICK_MS 10
+/* A new client's snapshot of the CSV: every tick, this many rows over all the clients
+ * whose snapshot is under way (at least the share), each topped up to this many queued
+ * bytes. A tick holds the loop for a few ms; a client gets rows as fast as it reads. */
+#define POLICY_WS_SNAPSHOT_TICK_MS 1
+#define POLICY_WS_SNAPSHOT_ROWS 500
+#define POLICY_WS_SNAPSHOT_MIN_SHARE 20
+#define POLICY_WS_SNAPSHOT_QUEUE (256u << 10)
 /* A serve token shorter than this is refused with --allow-remote. */
 #define POLICY_SERVE_TOKEN_MIN 16
 /* WebSocket close codes of our own (4000-4999 are the application's). */

@@ -1,6 +1,7 @@
 /* serve_rules.h - the pure decisions of `ghaminer serve`, apart from sockets and H2O so
  * that tests/unit/test_serve_rules.c can check them: the listen address, loopback,
- * WebSocket origins, query parameters, and the run filter of the API. */
+ * WebSocket origins, query parameters, the run filter of the API, and which live messages
+ * a late joiner's snapshot makes redundant. */
 #ifndef GHAMINER_SERVE_RULES_H
 #define GHAMINER_SERVE_RULES_H
 
@@ -39,5 +40,16 @@ struct serve_run_filter {
 	int64_t workflow_id;
 };
 bool serve_run_matches(const struct serve_run_filter *f, const struct record *row);
+
+/* A late joiner first gets the CSV's part: its repository's rows [0, end) as they are
+ * when each is read, in two sweeps (runs, then the jobs of those collected); pos is the
+ * next place the sweep under way reads. Live messages meanwhile are held until it is over,
+ * except those that would repeat what it is yet to read. */
+enum serve_sweep { SWEEP_RUNS, SWEEP_JOBS };
+/* Whether a live message about the run at place (-1: not in the index, a row written after
+ * the join) must still reach the client: about its row (a changed run) or about its jobs.
+ * What the sweeps read later already holds it; what they read before does not. */
+bool serve_snapshot_keeps_run(enum serve_sweep sweep, size_t pos, size_t end, long place);
+bool serve_snapshot_keeps_jobs(enum serve_sweep sweep, size_t pos, size_t end, long place);
 
 #endif

@@ -112,7 +112,7 @@ static void on_message(void *arg, struct session *s, const char *type, json_t *d
 	if (data)
 		text = owned = json_dumps(data, RECORD_JSON_FLAGS);
 	if (text)
-		serve_ws_broadcast(r, type, text);
+		serve_ws_broadcast(r, type, data, text);
 	free(owned);
 }
 
@@ -172,7 +172,7 @@ static void pass_over(struct serve *sv, struct serve_repo *r)
 					    "folded in when no pass runs)", sum->jobs_collected),
 			       "file_path", sv->s.output_csv, "repo", r->ref.full_name);
 		text = json_dumps(st, RECORD_JSON_FLAGS);
-		serve_ws_broadcast(r, "csv_updated", text);
+		serve_ws_broadcast(r, "csv_updated", NULL, text);
 		free(text);
 		json_decref(st);
 	}
@@ -186,7 +186,7 @@ static void pass_over(struct serve *sv, struct serve_repo *r)
 		       "jobs_collected", (json_int_t)sum->jobs_collected, "ok",
 		       sum->failure == SF_NONE, "repo", r->ref.full_name);
 	text = json_dumps(st, RECORD_JSON_FLAGS);
-	serve_ws_broadcast(r, "status", text);
+	serve_ws_broadcast(r, "status", NULL, text);
 	free(text);
 	json_decref(st);
 	msg_info("%s: pass %d over: %ld new runs, jobs of %zu runs%s%s", r->ref.full_name,
@@ -326,6 +326,7 @@ static void release(struct serve *sv)
 {
 	struct serve_repo *r;
 	serve_http_free(sv);
+	serve_index_release(&sv->ix);
 	while ((r = LIST_FIRST(&sv->repos))) {
 		LIST_REMOVE(r, link);
 		repo_ref_release(&r->ref);
@@ -341,6 +342,7 @@ static void release(struct serve *sv)
 static int serve_open(struct serve *sv, const struct settings *s)
 {
 	struct error err = {0};
+	serve_index_init(&sv->ix);
 	if (s->serve_token)
 		msg_add_secret(s->serve_token);
 	if (store_open(&sv->st, &sv->loop, s->output_csv, sv->npool ? sv->pool[0] : NULL,

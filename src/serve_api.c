@@ -19,32 +19,28 @@
 
 /* ---- reading the CSV ------------------------------------------------------------------- */
 
-struct rows {
-	struct serve *sv;
-	const char *repo;
-	csvstore_row_fn fn;
-	void *ctx;
-};
-
-static int one_row(void *ctx, struct record *row)
+int serve_rows_open(struct serve *sv, const char *repo, int *id, size_t *count,
+		    struct error *err)
 {
-	struct rows *rs = ctx;
-	const char *id = row->v[COL_ID_BUILD];
-	if (!row->v[COL_REPO] || strcasecmp(row->v[COL_REPO], rs->repo) || !id)
-		return 0;
-	/* What the journal holds for it and is not folded yet (jobs, newer values). */
-	journal_patch(&rs->sv->st.j, 0, strtoll(id, NULL, 10), row);
-	return rs->fn(rs->ctx, row);
+	int rc = journal_flush(&sv->st.j, err);
+	if (rc == 0)
+		rc = serve_index_update(&sv->ix, &sv->st.cs, err);
+	*id = rc == 0 ? serve_index_repo(&sv->ix, repo) : -1;
+	*count = serve_index_count(&sv->ix, *id);
+	return rc;
 }
 
-int serve_rows(struct serve *sv, const char *repo, csvstore_row_fn fn, void *ctx,
-	       struct error *err)
+int serve_row(struct serve *sv, int repo, size_t place, struct record *row, struct error *err)
 {
-	struct rows rs = {.sv = sv, .repo = repo, .fn = fn, .ctx = ctx};
-	int rc = journal_flush(&sv->st.j, err);
-	if (rc != 0)
-		return rc;
-	return csvstore_read(&sv->st.cs, one_row, &rs, err);
+	const struct serve_span *sp = serve_index_span(&sv->ix, repo, place);
+	int rc;
+	if (!sp)
+		return error_set(err, -ERANGE, "no row %zu", place);
+	rc = csvstore_read_span(&sv->st.cs, (off_t)sp->off, sp->len, row, err);
+	if (rc == 0 && row->v[COL_ID_BUILD])
+		/* What the journal holds for it and is not folded yet (jobs, newer values). */
+		journal_patch(&sv->st.j, 0, strtoll(row->v[COL_ID_BUILD], NULL, 10), row);
+	return rc;
 }
 
 static bool wants_ndjson(h2o_req_t *req)
@@ -103,27 +99,48 @@ static void api_repos(struct serve *sv, h2o_req_t *req)
 
 struct run_query {
 	struct serve_run_filter f;
-	long limit, skip;   /* skip: the cursor, matching rows already served */
-	long matched;
-	bool more;
+	long limit, cursor; /* cursor: the place of the row to start from */
+	long scan;          /* rows a request may read (POLICY_API_SCAN_ROWS) */
+	long next;          /* where the next page starts, or -1: nothing after this one */
 	json_t *runs;
 };
 
-static int query_row(void *ctx, struct record *row)
+/* The rows from the cursor that pass the filters, up to the limit; then on to the next
+ * matching row, whose place is the next cursor. At most q->scan rows are read, so a
+ * request never holds the loop long: a sparse filter can give a short page, and the next
+ * cursor goes on from where it stopped. */
+static int query_rows(struct serve *sv, const char *repo, struct run_query *q,
+		      struct error *err)
 {
-	struct run_query *q = ctx;
-	if (!serve_run_matches(&q->f, row))
-		return 0;
-	if (q->matched++ < q->skip)
-		return 0;
-	if ((long)json_array_size(q->runs) == q->limit) {
-		q->more = true;
-		return 1; /* one more than the page: there is a next page */
+	size_t count, place;
+	long read = 0;
+	int id, rc = serve_rows_open(sv, repo, &id, &count, err);
+	q->next = -1;
+	if (rc != 0)
+		return rc;
+	for (place = (size_t)q->cursor; place < count; place++) {
+		struct record row;
+		if (read++ == q->scan) {
+			q->next = (long)place;
+			break;
+		}
+		rc = serve_row(sv, id, place, &row, err);
+		bool match = rc == 0 && serve_run_matches(&q->f, &row);
+		if (match && (long)json_array_size(q->runs) == q->limit) {
+			q->next = (long)place;
+			record_release(&row);
+			break;
+		}
+		if (match) {
+			/* Jobs are on /api/runs/OWNER/REPO/ID: a list stays small. */
+			free(row.v[COL_JOB_DETAILS]);
+			row.v[COL_JOB_DETAILS] = NULL;
+			json_array_append_new(q->runs, record_to_json(&row));
+		}
+		record_release(&row);
+		if (rc != 0)
+			return rc;
 	}
-	/* Jobs are on /api/runs/OWNER/REPO/ID: a list stays small. */
-	free(row->v[COL_JOB_DETAILS]);
-	row->v[COL_JOB_DETAILS] = NULL;
-	json_array_append_new(q->runs, record_to_json(row));
 	return 0;
 }
 
@@ -161,11 +178,15 @@ static bool query_parse(h2o_req_t *req, struct run_query *q)
 	q->f.status = serve_query(req, "status");
 	q->f.conclusion = serve_query(req, "conclusion");
 	q->limit = POLICY_API_LIMIT;
+	q->scan = getenv("GHAMINER_API_SCAN_ROWS") ? atol(getenv("GHAMINER_API_SCAN_ROWS"))
+						   : POLICY_API_SCAN_ROWS;
+	if (q->scan < 1)
+		q->scan = 1;
 	if (limit && !parse_long(limit, 1, POLICY_API_LIMIT_MAX, &q->limit)) {
 		serve_reply_error(req, 400, "limit must be an integer from 1 to %d",
 				  POLICY_API_LIMIT_MAX);
 		ok = false;
-	} else if (cursor && !parse_long(cursor, 0, LONG_MAX, &q->skip)) {
+	} else if (cursor && !parse_long(cursor, 0, LONG_MAX, &q->cursor)) {
 		serve_reply_error(req, 400, "invalid cursor: pass the next_cursor of a page");
 		ok = false;
 	} else if (wf && !parse_long(wf, 1, LONG_MAX, &v)) {
@@ -182,7 +203,7 @@ static bool query_parse(h2o_req_t *req, struct run_query *q)
 static void reply_runs(h2o_req_t *req, struct run_query *q)
 {
 	char next[32];
-	snprintf(next, sizeof(next), "%ld", q->skip + (long)json_array_size(q->runs));
+	snprintf(next, sizeof(next), "%ld", q->next);
 	if (wants_ndjson(req)) {
 		struct buf out;
 		size_t i;
@@ -194,7 +215,7 @@ static void reply_runs(h2o_req_t *req, struct run_query *q)
 			buf_appends(&out, "\n");
 			free(line);
 		}
-		if (q->more)
+		if (q->next >= 0)
 			h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-next-cursor"),
 					      0, NULL, h2o_strdup(&req->pool, next, SIZE_MAX).base,
 					      strlen(next));
@@ -204,7 +225,7 @@ static void reply_runs(h2o_req_t *req, struct run_query *q)
 	}
 	serve_reply_json(req, 200, json_pack("{s:O, s:I, s:o}", "runs", q->runs, "count",
 					     (json_int_t)json_array_size(q->runs), "next_cursor",
-					     q->more ? json_string(next) : json_null()));
+					     q->next >= 0 ? json_string(next) : json_null()));
 }
 
 static void api_runs(struct serve *sv, h2o_req_t *req, const char *repo)
@@ -216,7 +237,7 @@ static void api_runs(struct serve *sv, h2o_req_t *req, const char *repo)
 		query_release(&q);
 		return;
 	}
-	rc = serve_rows(sv, repo, query_row, &q, &err);
+	rc = query_rows(sv, repo, &q, &err);
 	if (rc < 0)
 		serve_reply_error(req, 500, "%s", err.msg);
 	else
@@ -226,37 +247,31 @@ static void api_runs(struct serve *sv, h2o_req_t *req, const char *repo)
 
 /* ---- GET /api/runs/OWNER/REPO/ID ------------------------------------------------------- */
 
-struct find_run {
-	const char *id;
-	json_t *run;
-};
-
-static int find_row(void *ctx, struct record *row)
-{
-	struct find_run *f = ctx;
-	if (strcmp(row->v[COL_ID_BUILD], f->id))
-		return 0;
-	f->run = record_to_json(row);
-	return 1;
-}
-
 static void api_run(struct serve *sv, h2o_req_t *req, const char *repo, const char *id)
 {
-	struct find_run f = {.id = id};
 	struct error err = {0};
-	long v;
+	struct record row;
+	size_t count;
+	int rid;
+	long v, place;
 	if (!parse_long(id, 1, LONG_MAX, &v)) {
 		serve_reply_error(req, 400, "invalid run id '%s'", id);
 		return;
 	}
-	if (serve_rows(sv, repo, find_row, &f, &err) < 0) {
+	if (serve_rows_open(sv, repo, &rid, &count, &err) != 0) {
 		serve_reply_error(req, 500, "%s", err.msg);
 		return;
 	}
-	if (!f.run)
+	place = serve_index_place(&sv->ix, rid, v);
+	if (place < 0) {
 		serve_reply_error(req, 404, "run %s of %s is not in the CSV", id, repo);
+		return;
+	}
+	if (serve_row(sv, rid, (size_t)place, &row, &err) != 0)
+		serve_reply_error(req, 500, "%s", err.msg);
 	else
-		serve_reply_json(req, 200, f.run);
+		serve_reply_json(req, 200, record_to_json(&row));
+	record_release(&row);
 }
 
 /* ---- POST /api/refresh/OWNER/REPO, GET /health ---------------------------------------- */

@@ -1,5 +1,5 @@
 /* serve_rules.c - the pure decisions of `ghaminer serve`: listen address, loopback,
- * origins, query parameters, run filter. */
+ * origins, query parameters, run filter, a late joiner's held messages. */
 #include "serve_rules.h"
 
 #include <arpa/inet.h>
@@ -140,4 +140,18 @@ bool serve_run_matches(const struct serve_run_filter *f, const struct record *ro
 		return false;
 	return !f->workflow_id || (row->v[COL_WORKFLOW_ID] &&
 				   strtoll(row->v[COL_WORKFLOW_ID], NULL, 10) == f->workflow_id);
+}
+
+bool serve_snapshot_keeps_run(enum serve_sweep sweep, size_t pos, size_t end, long place)
+{
+	if (place < 0 || (size_t)place >= end)
+		return true; /* not part of the snapshot */
+	return sweep == SWEEP_JOBS || (size_t)place < pos;
+}
+
+bool serve_snapshot_keeps_jobs(enum serve_sweep sweep, size_t pos, size_t end, long place)
+{
+	if (place < 0 || (size_t)place >= end)
+		return true;
+	return sweep == SWEEP_JOBS && (size_t)place < pos;
 }

@@ -1,5 +1,6 @@
-/* serve_ws.c - WebSocket clients of a repository: what the CSV holds first, then the live
- * messages, one JSON object per text frame, each client with a bounded queue. */
+/* serve_ws.c - WebSocket clients of a repository: what the CSV holds first
+ * (serve_snapshot.c), then the live messages, one JSON object per text frame, each client
+ * with a bounded queue. */
 #define H2O_USE_LIBUV 1
 #include <h2o.h>
 #include <h2o/websocket.h>
@@ -16,22 +17,6 @@
 #include "serve_int.h"
 #include "util.h"
 
-struct serve_client {
-	struct serve *sv;
-	struct serve_repo *repo;     /* NULL once detached */
-	h2o_websocket_conn_t *ws;    /* NULL once closed */
-	unsigned id;
-	char peer[64];
-	size_t allowance;            /* bytes it may leave unread now (the bound, plus what is
-				      * left of the CSV's part) */
-	bool closing;
-	int close_code;
-	char close_reason[120];      /* at most 123 bytes fit in a close frame */
-	int drain_ticks;
-	uint64_t heard_ms;           /* when the client last sent anything (a pong included) */
-	uv_timer_t timer;            /* the peer must answer a close within this */
-	TAILQ_ENTRY(serve_client) link;
-};
 
 static size_t bound(const struct serve *sv)
 {
@@ -42,6 +27,7 @@ static void detach(struct serve_client *c)
 {
 	if (!c->repo)
 		return;
+	serve_snapshot_drop(c);
 	TAILQ_REMOVE(&c->repo->clients, c, link);
 	c->repo->nclients--;
 	c->repo = NULL;
@@ -122,7 +108,7 @@ static void on_drain_tick(uv_timer_t *t)
 }
 
 /* Close with code and reason: at once (drop what is queued), or after the queue. */
-static void client_close(struct serve_client *c, int code, const char *reason, bool drain)
+void serve_ws_close(struct serve_client *c, int code, const char *reason, bool drain)
 {
 	if (c->closing || !c->ws)
 		return;
@@ -137,8 +123,7 @@ static void client_close(struct serve_client *c, int code, const char *reason, b
 		send_close(c);
 }
 
-/* Queue one frame. false when the client was closed for being too slow. */
-static bool client_send(struct serve_client *c, const char *type, const char *data, bool live)
+bool serve_ws_send(struct serve_client *c, const char *type, const char *data, bool live)
 {
 	struct buf frame;
 	size_t queued, len;
@@ -161,7 +146,7 @@ static bool client_send(struct serve_client *c, const char *type, const char *da
 			 c->repo ? c->repo->ref.full_name : "?", queued / 1024, c->sv->s.serve_queue_kb);
 		snprintf(reason, sizeof(reason), "client too slow: %zu KiB unread", queued / 1024);
 		buf_release(&frame);
-		client_close(c, 1013, reason, false);
+		serve_ws_close(c, 1013, reason, false);
 		return false;
 	}
 	struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)frame.data, len};
@@ -173,12 +158,16 @@ static bool client_send(struct serve_client *c, const char *type, const char *da
 	return true;
 }
 
-void serve_ws_broadcast(struct serve_repo *r, const char *type, const char *data)
+void serve_ws_broadcast(struct serve_repo *r, const char *type, const json_t *data,
+			const char *text)
 {
 	struct serve_client *c, *next;
 	for (c = TAILQ_FIRST(&r->clients); c; c = next) {
 		next = TAILQ_NEXT(c, link);
-		client_send(c, type, data, true);
+		if (c->snapping)
+			serve_snapshot_hold(c, type, data, text);
+		else
+			serve_ws_send(c, type, text, true);
 	}
 }
 
@@ -186,91 +175,18 @@ void serve_ws_close_all(struct serve_repo *r, int code, const char *reason)
 {
 	struct serve_client *c;
 	while ((c = TAILQ_FIRST(&r->clients)))
-		client_close(c, code, reason, true);
+		serve_ws_close(c, code, reason, true);
 }
 
-/* ---- opening: the CSV's part ------------------------------------------------------------- */
+/* ---- opening --------------------------------------------------------------------------- */
 
-struct snapshot {
-	struct serve_client *c;
-	json_t *runs;     /* the page being filled */
-	int page;
-	long nruns, njobs;
-	bool jobs;        /* the second scan: run_jobs */
-};
-
-static void send_json(struct serve_client *c, const char *type, json_t *data)
+void serve_ws_send_json(struct serve_client *c, const char *type, json_t *data)
 {
 	char *text = json_dumps(data, RECORD_JSON_FLAGS);
 	json_decref(data);
 	if (text)
-		client_send(c, type, text, false);
+		serve_ws_send(c, type, text, false);
 	free(text);
-}
-
-static void flush_page(struct snapshot *sn, bool more)
-{
-	if (!json_array_size(sn->runs))
-		return;
-	send_json(sn->c, "runs_page",
-		  json_pack("{s:i, s:O, s:[], s:I, s:b, s:s, s:b}", "page", ++sn->page, "runs",
-			    sn->runs, "updated_runs", "total_collected", (json_int_t)sn->nruns,
-			    "has_more", more, "repo", sn->c->repo->ref.full_name, "from_csv", 1));
-	json_array_clear(sn->runs);
-}
-
-static int snapshot_row(void *ctx, struct record *row)
-{
-	struct snapshot *sn = ctx;
-	json_t *j;
-	if (sn->jobs) {
-		if (!row->v[COL_TOTAL_JOBS])
-			return 0;
-		sn->njobs++;
-		j = json_pack("{s:s, s:o, s:o, s:o}", "repo", sn->c->repo->ref.full_name,
-			      "id_build", record_value_json(COL_ID_BUILD, row->v[COL_ID_BUILD]),
-			      "total_jobs", record_value_json(COL_TOTAL_JOBS, row->v[COL_TOTAL_JOBS]),
-			      "job_details",
-			      record_value_json(COL_JOB_DETAILS, row->v[COL_JOB_DETAILS]));
-		send_json(sn->c, "run_jobs", j);
-		return 0;
-	}
-	/* As the live stream lists a run: its jobs follow in run_jobs. */
-	free(row->v[COL_TOTAL_JOBS]);
-	free(row->v[COL_JOB_DETAILS]);
-	row->v[COL_TOTAL_JOBS] = row->v[COL_JOB_DETAILS] = NULL;
-	/* A full page goes once the next run shows there is more (has_more stays true). */
-	if (json_array_size(sn->runs) == POLICY_SERVE_PAGE_RUNS)
-		flush_page(sn, true);
-	json_array_append_new(sn->runs, record_to_json(row));
-	sn->nruns++;
-	return 0;
-}
-
-/* Everything the CSV holds for the repository, in the live stream's shape. Synchronous on
- * the loop, so no live message can fall between it and the subscription. */
-static void send_snapshot(struct serve_client *c)
-{
-	struct snapshot sn = {.c = c, .runs = json_array()};
-	struct error err = {0};
-	const char *repo = c->repo->ref.full_name;
-	int rc = serve_rows(c->sv, repo, snapshot_row, &sn, &err);
-	flush_page(&sn, false);
-	sn.jobs = true;
-	if (rc == 0)
-		rc = serve_rows(c->sv, repo, snapshot_row, &sn, &err);
-	json_decref(sn.runs);
-	if (rc != 0) {
-		msg_error("%s", err.msg);
-		send_json(c, "error", json_pack("{s:s, s:s}", "message", err.msg, "repo", repo));
-	}
-	send_json(c, "status", json_pack(
-		"{s:o, s:s, s:I, s:I, s:b, s:i, s:f, s:s}", "message",
-		json_sprintf("%ld runs and the jobs of %ld from the CSV; live from here", sn.nruns,
-			     sn.njobs),
-		"stage", "from_csv", "runs", (json_int_t)sn.nruns, "jobs", (json_int_t)sn.njobs,
-		"mining", c->repo->s != NULL, "pass", c->repo->pass, "data_age_s",
-		serve_repo_age(c->repo), "repo", repo));
 }
 
 static struct serve_client *upgrade(struct serve *sv, h2o_req_t *req, const char *key)
@@ -296,9 +212,9 @@ void serve_ws_open(struct serve *sv, h2o_req_t *req, const char *key, struct ser
 	TAILQ_INSERT_TAIL(&r->clients, c, link);
 	r->nclients++;
 	msg_info("client #%u (%s) joined %s", c->id, c->peer, r->ref.full_name);
-	send_snapshot(c);
+	serve_snapshot_start(c);
 	if (!r->s && (pass = serve_repo_pass(r)) < 0 && pass != -EBUSY)
-		client_close(c, 1011, "cannot start mining: the server is stopping", true);
+		serve_ws_close(c, 1011, "cannot start mining: the server is stopping", true);
 }
 
 void serve_ws_refuse(struct serve *sv, h2o_req_t *req, const char *key, int code,
@@ -306,8 +222,8 @@ void serve_ws_refuse(struct serve *sv, h2o_req_t *req, const char *key, int code
 {
 	struct serve_client *c = upgrade(sv, req, key);
 	msg_info("client #%u (%s) refused: %s", c->id, c->peer, reason);
-	send_json(c, "error", json_pack("{s:s}", "message", reason));
-	client_close(c, code, reason, true);
+	serve_ws_send_json(c, "error", json_pack("{s:s}", "message", reason));
+	serve_ws_close(c, code, reason, true);
 }
 
 /* ---- idle clients -------------------------------------------------------------------- */
@@ -327,7 +243,7 @@ static void on_ping_timer(uv_timer_t *t)
 				msg_warn("client #%u (%s) on %s closed: no answer to pings for %.0f s",
 					 c->id, c->peer, r->ref.full_name,
 					 (double)(now - c->heard_ms) / 1000);
-				client_close(c, 1001, "idle: no answer to pings", false);
+				serve_ws_close(c, 1001, "idle: no answer to pings", false);
 				continue;
 			}
 			struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"", 0};
@@ -343,6 +259,7 @@ void serve_ws_start(struct serve *sv)
 	sv->ws_ping_ms = env ? strtoull(env, NULL, 10) : POLICY_WS_PING_MS;
 	if (sv->ws_ping_ms < 10)
 		sv->ws_ping_ms = 10;
+	serve_snapshot_init(sv);
 	uv_timer_init(&sv->loop, &sv->ping_timer);
 	sv->ping_timer.data = sv;
 	uv_timer_start(&sv->ping_timer, on_ping_timer, sv->ws_ping_ms, sv->ws_ping_ms);
@@ -352,5 +269,6 @@ void serve_ws_start(struct serve *sv)
 
 void serve_ws_stop(struct serve *sv)
 {
+	serve_snapshot_close(sv);
 	uv_close((uv_handle_t *)&sv->ping_timer, NULL);
 }

@@ -128,11 +128,36 @@ static void test_filter(void)
 	record_release(&b);
 }
 
+/* A snapshot of 10 rows, the runs sweep at place 4: rows 0-3 went out as they were. */
+static void test_snapshot_keeps(void)
+{
+	/* A changed run already sent: the change must follow; one not yet read: the sweep
+	 * reads the changed row itself; one written after the join: not in the snapshot. */
+	CHECK(serve_snapshot_keeps_run(SWEEP_RUNS, 4, 10, 3));
+	CHECK(!serve_snapshot_keeps_run(SWEEP_RUNS, 4, 10, 4));
+	CHECK(!serve_snapshot_keeps_run(SWEEP_RUNS, 4, 10, 9));
+	CHECK(serve_snapshot_keeps_run(SWEEP_RUNS, 4, 10, 10));
+	CHECK(serve_snapshot_keeps_run(SWEEP_RUNS, 4, 10, -1));
+	/* Every row went out in the runs sweep: changes all follow. */
+	CHECK(serve_snapshot_keeps_run(SWEEP_JOBS, 0, 10, 9));
+	/* Jobs: during the runs sweep the jobs sweep will read them all; during the jobs sweep
+	 * only those it has passed must follow. */
+	CHECK(!serve_snapshot_keeps_jobs(SWEEP_RUNS, 4, 10, 0));
+	CHECK(!serve_snapshot_keeps_jobs(SWEEP_RUNS, 4, 10, 9));
+	CHECK(serve_snapshot_keeps_jobs(SWEEP_RUNS, 4, 10, 10));
+	CHECK(serve_snapshot_keeps_jobs(SWEEP_JOBS, 4, 10, 3));
+	CHECK(!serve_snapshot_keeps_jobs(SWEEP_JOBS, 4, 10, 4));
+	CHECK(serve_snapshot_keeps_jobs(SWEEP_JOBS, 4, 10, -1));
+	/* An empty snapshot keeps everything. */
+	CHECK(serve_snapshot_keeps_jobs(SWEEP_RUNS, 0, 0, 0));
+}
+
 int main(void)
 {
 	test_listen();
 	test_origins();
 	test_query();
 	test_filter();
+	test_snapshot_keeps();
 	return CHECK_DONE();
 }
