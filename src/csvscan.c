@@ -47,13 +47,14 @@ static void on_row(int c, void *data)
 }
 
 /* Follow quotes through p (n bytes at offset off): *last gets the offset just past the
- * last row terminator outside quotes. RFC 4180's doubled quotes toggle twice. */
+ * last row terminator outside quotes. RFC 4180's doubled quotes toggle twice. A CR ends a
+ * row as an LF does, as libcsv has it: a row libcsv completes is never cut as torn. */
 static void track_rows(const char *p, ssize_t n, off_t off, int *inquote, off_t *last)
 {
 	for (ssize_t i = 0; i < n; i++) {
 		if (p[i] == '"')
 			*inquote = !*inquote;
-		else if (p[i] == '\n' && !*inquote)
+		else if (csvscan_is_eol(p[i]) && !*inquote)
 			*last = off + i + 1;
 	}
 }

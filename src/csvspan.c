@@ -36,7 +36,7 @@ bool csvspan_field(const char *row, size_t len, size_t col, char *out, size_t ca
 			out[o++] = row[i];
 		}
 	} else {
-		for (; i < len && row[i] != ',' && row[i] != '\r'; i++) {
+		for (; i < len && row[i] != ','; i++) {
 			if (o + 1 >= cap)
 				return false;
 			out[o++] = row[i];
@@ -54,8 +54,8 @@ static int column_of(const struct csvstore *cs, int col)
 	return -1;
 }
 
-/* One complete row (without its terminator) found at off: hand its keys to fn. The header
- * and rows without a numeric run id are not data rows. */
+/* One complete row (without its terminator) found at off: hand its keys to fn. The header,
+ * the empty row inside a CRLF and rows without a numeric run id are not data rows. */
 static int span_row(const struct csvstore *cs, const char *row, size_t len, off_t off,
 		    csvstore_span_fn fn, void *ctx)
 {
@@ -90,7 +90,7 @@ int csvstore_spans(struct csvstore *cs, off_t from, csvstore_span_fn fn, void *c
 		for (size_t i = 0; i < (size_t)n && rc == 0; i++) {
 			if (chunk[i] == '"') {
 				inquote = !inquote;
-			} else if (chunk[i] == '\n' && !inquote) {
+			} else if (csvscan_is_eol(chunk[i]) && !inquote) {
 				if (carry.len) {
 					buf_append(&carry, chunk + start, i - start);
 					rc = span_row(cs, carry.data, carry.len, row_off, fn, ctx);

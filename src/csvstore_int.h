@@ -19,6 +19,13 @@ typedef int (*row_fn)(void *ctx, struct row *row);
 /* csvscan's own failures; fn's are negative errnos. */
 enum { SCAN_READ_ERROR = 1, SCAN_MALFORMED = 2 };
 
+/* A row terminator outside quotes: LF, or CR as libcsv also takes it (CRLF is a
+ * terminator and an empty row, which libcsv skips). */
+static inline int csvscan_is_eol(char c)
+{
+	return c == '\n' || c == '\r';
+}
+
 void csvscan_row_clear(struct row *r);
 /* Append a copy of the field s (len bytes; NULL is empty), as libcsv's field callback. */
 void csvscan_row_add(struct row *r, const void *s, size_t len);

@@ -1,5 +1,6 @@
 /* fuzz_csv.c - an existing builds_features.csv as csvstore finds it: open (torn-tail
- * repair, index), a rewrite through a patch, and a second open. */
+ * repair, index), the rows by their byte ranges (serve's index) read back through libcsv,
+ * a rewrite through a patch, and a second open. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,44 @@ static void check_open_result(const uint8_t *data, size_t size, const char *afte
 	buf_release(&header);
 }
 
+struct spans {
+	struct csvstore *cs;
+	const char *text; /* the file after open */
+	off_t last_end;
+};
+
+/* Each span: in order, whole rows ending in a newline, and read back by libcsv with the
+ * repository and run id the splitter found. */
+static int check_span(void *ctx, const char *repo, int64_t id, off_t off, size_t len)
+{
+	struct spans *sp = ctx;
+	struct record rec;
+	struct error err = {0};
+	FUZZ_ASSERT(off >= sp->last_end && off + (off_t)len <= sp->cs->size, "span out of order");
+	char eol = sp->text[off + (off_t)len - 1];
+	FUZZ_ASSERT(eol == '\n' || eol == '\r', "a span does not end a row");
+	sp->last_end = off + (off_t)len;
+	/* open parsed the whole file: each row parses on its own too */
+	FUZZ_ASSERT(csvstore_read_span(sp->cs, off, len, &rec, &err) == 0, err.msg);
+	FUZZ_ASSERT(rec.v[COL_REPO] && !strcmp(rec.v[COL_REPO], repo),
+		    "libcsv reads another repository in the span");
+	FUZZ_ASSERT(rec.v[COL_ID_BUILD] && strtoll(rec.v[COL_ID_BUILD], NULL, 10) == id,
+		    "libcsv reads another run id in the span");
+	record_release(&rec);
+	return 0;
+}
+
+static void check_spans(struct csvstore *cs, const char *text)
+{
+	struct spans sp = {.cs = cs, .text = text};
+	struct error err = {0};
+	off_t end = 0;
+	int rc = csvstore_spans(cs, 0, check_span, &sp, &end, &err);
+	FUZZ_ASSERT(rc == 0, err.msg);
+	/* open cut any torn tail: every byte belongs to a complete row */
+	FUZZ_ASSERT(end == cs->size, "the spans stop short of the file's end");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct csvstore cs;
@@ -49,6 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	check_open_result(data, size, after, len);
+	check_spans(&cs, after);
 	free(after);
 	size_t runs = cs.index.count;
 	cs.formula_guard = size % 2; /* csv_formula_guard on for half the inputs */

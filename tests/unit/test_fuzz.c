@@ -820,10 +820,10 @@ static const char *const real_links[] = {
 	"<https://api.github.com/repositories/540180744/actions/runs?per_page=100&page=2>; "
 	"rel=\"next\", <https://api.github.com/repositories/540180744/actions/runs?per_page=100"
 	"&page=34>; rel=\"last\"",
-	"<https://api.github.com/repositories/1/actions/runs?per_page=100&page=1>; rel=\"prev\", "
-	"<https://api.github.com/repositories/1/actions/runs?per_page=100&page=3>; rel=\"next\", "
-	"<https://api.github.com/repositories/1/actions/runs?per_page=100&page=34>; rel=\"last\", "
-	"<https://api.github.com/repositories/1/actions/runs?per_page=100&page=1>; rel=\"first\"",
+	("<https://api.github.com/repositories/1/actions/runs?per_page=100&page=1>; rel=\"prev\", "
+	 "<https://api.github.com/repositories/1/actions/runs?per_page=100&page=3>; rel=\"next\", "
+	 "<https://api.github.com/repositories/1/actions/runs?per_page=100&page=34>; rel=\"last\", "
+	 "<https://api.github.com/repositories/1/actions/runs?per_page=100&page=1>; rel=\"first\""),
 	"<https://api.github.com/repositories/1/actions/runs?page=33>; rel=\"prev\", "
 	"<https://api.github.com/repositories/1/actions/runs?page=1>; rel=\"first\"",
 };
