@@ -150,9 +150,14 @@ def big_and_paused(sim):
             ws = srv.ws("/stream/" + BIG, rcvbuf=4096, timeout=120)
             time.sleep(1.5)  # the client reads nothing meanwhile
             grown = rss_kb(srv.proc.pid) - before
-            check(grown * 1024 < size / 4, "a client that reads nothing grew the server by %d KB "
-                  "for a %d KB CSV" % (grown, size // 1024))
-            print("    paused client on a %.1f MB CSV: server grew %.1f MB" % (size / 2**20, grown / 1024))
+            if harness.WRAPPER:
+                # the process is valgrind's: its shadow memory and queue of freed blocks
+                print("    paused client: RSS not compared under %s" % harness.WRAPPER[0])
+            else:
+                check(grown * 1024 < size / 4, "a client that reads nothing grew the server by "
+                      "%d KB for a %d KB CSV" % (grown, size // 1024))
+                print("    paused client on a %.1f MB CSV: server grew %.1f MB"
+                      % (size / 2**20, grown / 1024))
             # the API answers meanwhile, from the index
             last = 900000000 - BIG_RUNS + 1
             st, run = srv.json("GET", "/api/runs/%s/%d" % (BIG, last))

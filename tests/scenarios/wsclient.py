@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.parse
 
-from harness import TOKEN, check_miner_stderr, fail, miner_bin
+from harness import TOKEN, check_miner_stderr, check_wrapper, fail, miner_cmd, scaled
 from harness3 import miner_env
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -203,10 +203,11 @@ class Server:
         self.cwd = cwd
         fd, self.err_path = tempfile.mkstemp(prefix="ghaminer-serve-stderr-")
         self.err = os.fdopen(fd, "w+b")
-        self.cmd = cmd = [miner_bin(), "serve", "--listen", "127.0.0.1:0"] + [str(a) for a in args]
+        # behind GHAMINER_WRAPPER too (valgrind in scripts/test --valgrind)
+        self.cmd = cmd = miner_cmd(["serve", "--listen", "127.0.0.1:0"] + list(args))
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=miner_env(token, env), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self.err)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + scaled(15)
         self.port = None
         while self.port is None:
             m = re.search(r"serving on http://127\.0\.0\.1:(\d+)", self.stderr())
@@ -246,12 +247,13 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout=timeout)
+                self.proc.wait(timeout=scaled(timeout))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
                 fail("ghaminer serve did not stop within %ss of signal %d:\n%s" % (timeout, sig, self.stderr()[-3000:]))
         check_miner_stderr(self.stderr(), self.cmd)  # sanitizer reports fail the test
+        check_wrapper(self.proc.pid, self.proc.returncode, self.cmd)
         return self.proc.returncode
 
     def __enter__(self):
