@@ -171,12 +171,6 @@ void csvstore_rewrite_release(struct csvstore_snapshot *snap);
 int csvstore_rewrite(struct csvstore *cs, csvstore_patch_fn patch, void *ctx,
 		     struct error *err);
 
-/* A reader of every data row, in file order (ghaminer serve's API and late joiners): the
- * record is released after fn returns; a non-zero return stops the scan and is returned. */
-typedef int (*csvstore_row_fn)(void *ctx, struct record *row);
-/* Read the rows written so far (cs->size), on the loop, through the store's own fd. 0, a
- * negative errno with err filled, or fn's non-zero. */
-int csvstore_read(struct csvstore *cs, csvstore_row_fn fn, void *ctx, struct error *err);
 /* Where a data row lies (ghaminer serve's index): its repository and run id, its first
  * byte and its length with the terminator. A non-zero return stops the scan. */
 typedef int (*csvstore_span_fn)(void *ctx, const char *repo, int64_t id, off_t off,

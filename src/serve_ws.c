@@ -17,7 +17,6 @@
 #include "serve_int.h"
 #include "util.h"
 
-
 static size_t bound(const struct serve *sv)
 {
 	return (size_t)sv->s.serve_queue_kb * 1024;
