@@ -196,7 +196,14 @@ static void pass_over(struct serve *sv, struct serve_repo *r)
 		serve_ws_close_all(r, POLICY_WS_CLOSE_NOT_FOUND, "repository not found");
 	else if (sum->failure == SF_AUTH)
 		serve_ws_close_all(r, POLICY_WS_CLOSE_AUTH, "no GitHub token was accepted");
-	if (sv->s.watch_interval > 0 && !sv->stop_signal)
+	if (sv->s.watch_interval <= 0 || sv->stop_signal)
+		return;
+	/* Polling a repository GitHub says is not there would spend a request every interval
+	 * for nothing: a client or the API asking for it starts a pass again. */
+	if (r->not_found)
+		msg_info("%s: not polled again until a client or the API asks for it",
+			 r->ref.full_name);
+	else
 		uv_timer_start(&r->watch_timer, on_watch,
 			       (uint64_t)(sv->s.watch_interval * 1000), 0);
 }

@@ -6,7 +6,8 @@
     and the paging (limit, cursor) against the CSV read here; NDJSON when asked;
   - GET /api/runs/OWNER/REPO/ID: the run with its job_details as JSON;
   - GET /api/repos: run counts, jobs collected, data age; GET /health;
-  - watch_interval: a pass starts on its own for a repository the server has seen."""
+  - watch_interval: a pass starts on its own for a repository the server has seen, but
+    not for one GitHub does not have (until it is asked for again)."""
 
 import json
 import os
@@ -94,6 +95,9 @@ def check_run(srv, rows):
     check(st == 404, "an unknown run answered %s" % st)
 
 
+MISSING = "octo/nowhere"
+
+
 @scenario("serve: the HTTP API over the CSV, refresh, watch_interval")
 def main():
     with Sim(SCENARIO) as sim, tempfile.TemporaryDirectory(prefix="ghaminer-") as d:
@@ -137,6 +141,22 @@ def main():
             while started() == last and time.monotonic() < deadline:
                 time.sleep(0.1)
             check(started() > last, "no pass started on its own within watch_interval:\n" + srv.stderr()[-1500:])
+
+            # a repository GitHub does not have is not polled again: one pass, then none
+            # for two intervals, until asked again
+            st, body = srv.json("POST", "/api/refresh/" + MISSING)
+            check(st == 202, "refreshing %s answered %s %r" % (MISSING, st, body))
+            passes = lambda: srv.stderr().count("%s: pass " % MISSING)  # noqa: E731
+            deadline = time.monotonic() + 10
+            while "%s: not polled again" % MISSING not in srv.stderr() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            check("%s: not polled again" % MISSING in srv.stderr(),
+                  "the log does not say %s is no longer polled:\n%s" % (MISSING, srv.stderr()[-1500:]))
+            seen = passes()
+            time.sleep(4.5)
+            check(passes() == seen, "%s was polled again after it was not found" % MISSING)
+            st, body = srv.json("POST", "/api/refresh/" + MISSING)
+            check(st == 202, "asking for %s again answered %s %r" % (MISSING, st, body))
             check(srv.stop() == 143, "exit code after SIGTERM")
 
 
