@@ -151,6 +151,7 @@
  * whose snapshot is under way (at least the share), each topped up to this many queued
  * bytes. A tick holds the loop for a few ms; a client gets rows as fast as it reads. */
 #define POLICY_WS_SNAPSHOT_TICK_MS 1
+#define POLICY_WS_SNAPSHOT_IDLE_TICK_MS 20 /* no snapshot had room in the last tick */
 #define POLICY_WS_SNAPSHOT_ROWS 500
 #define POLICY_WS_SNAPSHOT_MIN_SHARE 20
 #define POLICY_WS_SNAPSHOT_QUEUE (256u << 10)

@@ -93,9 +93,9 @@ static void finish(struct serve_client *c)
 	STAILQ_FOREACH(h, &c->held, link)
 		serve_ws_send(c, h->type, h->data, false);
 	msg_info("client #%u (%s): %ld runs and the jobs of %ld from the CSV in %.2f s; %ld live "
-		 "messages held meanwhile, %ld runs' news left to the CSV's part", c->id, c->peer, c->nruns,
-		 c->njobs, (double)(time_mono_ms() - c->snap_start_ms) / 1000, c->nheld,
-		 c->ndropped);
+		 "messages held meanwhile, %ld runs' news left to the CSV's part", c->id,
+		 c->peer, c->nruns, c->njobs,
+		 (double)(time_mono_ms() - c->snap_start_ms) / 1000, c->nheld, c->ndropped);
 	serve_snapshot_drop(c);
 }
 
@@ -145,12 +145,13 @@ static size_t step(struct serve_client *c, size_t budget)
 }
 
 /* Every tick while snapshots are under way: the rows of a tick are shared among them, so
- * the loop is never held long. */
+ * the loop is never held long. While none of them has room (clients not reading), the
+ * ticks slow down. */
 static void on_tick(uv_timer_t *t)
 {
 	struct serve *sv = t->data;
 	struct serve_client *c, *next;
-	size_t n = 0, share;
+	size_t n = 0, share, done = 0;
 	TAILQ_FOREACH(c, &sv->snapping, snap_link)
 		n++;
 	share = n ? sv->snap_rows / n : 0;
@@ -159,10 +160,13 @@ static void on_tick(uv_timer_t *t)
 								   : POLICY_WS_SNAPSHOT_MIN_SHARE;
 	for (c = TAILQ_FIRST(&sv->snapping); c; c = next) {
 		next = TAILQ_NEXT(c, snap_link);
-		step(c, share);
+		done += step(c, share);
 	}
 	if (TAILQ_EMPTY(&sv->snapping))
 		uv_timer_stop(t);
+	else
+		uv_timer_set_repeat(t, done ? POLICY_WS_SNAPSHOT_TICK_MS
+					    : POLICY_WS_SNAPSHOT_IDLE_TICK_MS);
 }
 
 void serve_snapshot_start(struct serve_client *c)
@@ -183,8 +187,8 @@ void serve_snapshot_start(struct serve_client *c)
 		return;
 	}
 	c->end = count;
-	if (!uv_is_active((uv_handle_t *)&sv->snap_timer))
-		uv_timer_start(&sv->snap_timer, on_tick, 0, POLICY_WS_SNAPSHOT_TICK_MS);
+	/* At once, even when the ticks had slowed for clients that do not read. */
+	uv_timer_start(&sv->snap_timer, on_tick, 0, POLICY_WS_SNAPSHOT_TICK_MS);
 }
 
 /* The places of a message's run (run_jobs: "id_build") in the index. */
