@@ -25,6 +25,25 @@ enum {
 #define RX_UPDATED(v) ((int64_t)(((v) >> 8) & 0xffffffffu))
 #define RX_CREATED_DAY(v) ((int64_t)((v) >> 40))
 
+/* Where a rewrite put the data rows it wrote, in file order (csvstore.keep_spans): what
+ * ghaminer serve's row index is rebuilt from after a fold, instead of reading the file. */
+struct csvstore_span {
+	uint64_t off;
+	uint32_t len;   /* with the terminator */
+	uint32_t repo;  /* an index into names */
+	int64_t id;
+};
+struct csvstore_spans {
+	struct csvstore_span *v;
+	size_t n, cap;
+	char **names;   /* repository names (owned) */
+	size_t nnames;
+	off_t end;      /* the rows rewritten end here; those copied after them (appended
+			 * meanwhile) are not in v */
+	int generation; /* the file they describe (cs->rewrites), -1: none */
+};
+void csvstore_spans_release(struct csvstore_spans *sp);
+
 struct csvstore {
 	char *path;
 	int fd;      /* O_APPEND, -1 when closed */
@@ -41,6 +60,8 @@ struct csvstore {
 	bool rewriting;             /* a split rewrite is between prepare and commit */
 	bool formula_guard;         /* csv_formula_guard: see record_formula_risk */
 	int rewrites;               /* also the file's generation: a rewrite replaces the inode */
+	bool keep_spans;            /* rewrites note where each row went (in spans) */
+	struct csvstore_spans spans; /* the last rewrite's, until its reader takes them */
 };
 
 /* Lock, create (header) or load the CSV: repair a torn last line (with a warning), index
@@ -145,6 +166,7 @@ struct csvstore_snapshot {
 	char **repos;    /* copy of cs->index's repository names: ids as in the index */
 	size_t nrepos;
 	int mode;        /* permissions of the CSV, for the temporary file */
+	bool keep_spans; /* copy of cs->keep_spans */
 	/* Filled by work, read by commit. */
 	int in_fd;       /* work's own fd on the CSV it read: the old file after the commit */
 	char *tmp;       /* the temporary file, once work wrote and fsynced it */
@@ -153,6 +175,8 @@ struct csvstore_snapshot {
 	struct csvstore_flag_update *upd; /* runs patch changed, with their new flags */
 	size_t nupd, capupd;
 	uint64_t bytes_written;
+	struct csvstore_spans spans; /* where each row went, when keep_spans; generation -1
+				      * when a row could not be noted */
 };
 int csvstore_rewrite_prepare(struct csvstore *cs, struct csvstore_snapshot *snap,
 			     struct error *err);

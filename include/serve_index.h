@@ -28,14 +28,15 @@ struct serve_index {
 	size_t nrepos;
 	int generation;                 /* the file's (cs->rewrites) when indexed; -1: none */
 	off_t to;                       /* bytes of it indexed */
-	int rebuilds;                   /* after folds, for the tests */
+	int rebuilds;                   /* after folds, by reading the file (for the tests) */
+	int adopted;                    /* ... from the rewrite's spans */
 };
 
 void serve_index_init(struct serve_index *ix);
 void serve_index_release(struct serve_index *ix);
 /* Catch up with the CSV: index the rows appended since, or every row again when a fold
- * replaced the file. On the loop, through the store's fd. 0, or a negative errno with err
- * filled. */
+ * replaced the file (from cs->spans when the rewrite kept them for this file, taking
+ * them). On the loop, through the store's fd. 0, or a negative errno with err filled. */
 int serve_index_update(struct serve_index *ix, struct csvstore *cs, struct error *err);
 /* A repository's id in the index (any case), or -1 when the CSV has no row of it. */
 int serve_index_repo(const struct serve_index *ix, const char *full_name);

@@ -117,7 +117,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=50000)
     ap.add_argument("--baseline", help="another ghaminer binary, measured on the same file")
+    ap.add_argument("--write-csv", metavar="PATH", help="only write the CSV there (for "
+                    "scripts/bench_index.c)")
     args = ap.parse_args()
+    if args.write_csv:
+        write_csv(args.write_csv, args.runs)
+        return
     with tempfile.TemporaryDirectory(prefix="ghaminer-bench-serve-big-") as d:
         path = os.path.join(d, "builds_features.csv")
         write_csv(path, args.runs)

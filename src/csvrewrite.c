@@ -53,13 +53,34 @@ static void note_update(struct csvstore_snapshot *snap, uint32_t repo, int64_t i
 	snap->upd[snap->nupd++] = (struct csvstore_flag_update){id, flags, repo};
 }
 
+/* Where the row just formatted went: from start to what is written or pending now. A data
+ * row of an unknown repository (repo -1) cannot be noted: the spans are given up, and the
+ * reader indexes the file itself. */
+static void note_span(struct rewrite_ctx *rw, off_t start, int repo, int64_t id)
+{
+	struct csvstore_spans *sp = &rw->snap->spans;
+	off_t now = rw->snap->tmp_size + (off_t)rw->out.len;
+	if (sp->generation < 0 || id <= 0)
+		return; /* given up, or not a data row (the reader skips it too) */
+	if (repo < 0) {
+		sp->generation = -1;
+		return;
+	}
+	if (sp->n == sp->cap) {
+		sp->cap = sp->cap ? sp->cap * 2 : 1024;
+		sp->v = xrealloc(sp->v, sp->cap * sizeof(*sp->v));
+	}
+	sp->v[sp->n++] = (struct csvstore_span){(uint64_t)start, (uint32_t)(now - start),
+						(uint32_t)repo, id};
+}
+
 static int rewrite_row(void *ctx, struct row *row)
 {
 	struct rewrite_ctx *rw = ctx;
 	struct csvstore_snapshot *snap = rw->snap;
 	struct record rec = {0};
 	char **extra;
-	char *end;
+	char *end = "";
 	if (!rw->header_done) {
 		rw->header_done = true;
 		for (size_t i = 0; i < row->n; i++) {
@@ -86,7 +107,15 @@ static int rewrite_row(void *ctx, struct row *row)
 		if (rw->patch(rw->ctx, r, id, &rec) && r != CSVSTORE_NO_REPO)
 			note_update(snap, r, id, csvstore_row_flags(&rec));
 	}
+	off_t start = snap->tmp_size + (off_t)rw->out.len;
 	record_csv_line(&rw->out, &rec, snap->map, snap->ncols, extra, snap->formula_guard);
+	if (snap->keep_spans) {
+		/* As the reader will find it: a data row has a repository and a whole id; a
+		 * guarded repository is written with a quote the name in the index lacks. */
+		bool data = id > 0 && !*end && *repo;
+		bool guarded = snap->formula_guard && record_formula_risk(repo);
+		note_span(rw, start, guarded ? -1 : rw->last_repo, data ? id : 0);
+	}
 	for (size_t i = 0; i < snap->ncols; i++)
 		free(extra[i]);
 	free(extra);
@@ -109,8 +138,19 @@ void csvstore_rewrite_release(struct csvstore_snapshot *snap)
 		free(snap->repos[i]);
 	free(snap->repos);
 	free(snap->upd);
+	csvstore_spans_release(&snap->spans);
 	memset(snap, 0, sizeof(*snap));
 	snap->in_fd = snap->tmp_fd = -1;
+}
+
+void csvstore_spans_release(struct csvstore_spans *sp)
+{
+	for (size_t i = 0; i < sp->nnames; i++)
+		free(sp->names[i]);
+	free(sp->names);
+	free(sp->v);
+	memset(sp, 0, sizeof(*sp));
+	sp->generation = -1;
 }
 
 int csvstore_rewrite_prepare(struct csvstore *cs, struct csvstore_snapshot *snap,
@@ -133,6 +173,8 @@ int csvstore_rewrite_prepare(struct csvstore *cs, struct csvstore_snapshot *snap
 	for (size_t i = 0; i < snap->nrepos; i++)
 		snap->repos[i] = xstrdup(cs->index.repos[i]);
 	snap->mode = fstat(cs->fd, &st) == 0 ? (int)(st.st_mode & 0777) : 0644;
+	snap->keep_spans = cs->keep_spans;
+	snap->spans.generation = cs->keep_spans ? 0 : -1; /* set for real at the commit */
 	cs->rewriting = true;
 	return 0;
 }
@@ -161,6 +203,7 @@ int csvstore_rewrite_work(struct csvstore_snapshot *snap, csvstore_patch_fn patc
 	rc = csvscan(snap->in_fd, snap->size, rewrite_row, &rw, NULL, &read_errno);
 	if (rc == 0)
 		rc = flush_out(&rw);
+	snap->spans.end = snap->tmp_size;
 	if (rc == 0 && fsync(snap->tmp_fd) != 0)
 		rc = -errno;
 	free(rw.last_repo_name);
@@ -247,6 +290,18 @@ int csvstore_rewrite_commit(struct csvstore *cs, struct csvstore_snapshot *snap,
 	 * file, and this one was fsynced whole. */
 	cs->size = cs->durable = st.st_size;
 	cs->rewrites++;
+	csvstore_spans_release(&cs->spans);
+	if (snap->keep_spans && snap->spans.generation >= 0) {
+		/* The names go with the spans: their ids are the snapshot's. */
+		cs->spans = snap->spans;
+		cs->spans.names = snap->repos;
+		cs->spans.nnames = snap->nrepos;
+		cs->spans.generation = cs->rewrites;
+		snap->repos = NULL;
+		snap->nrepos = 0;
+		memset(&snap->spans, 0, sizeof(snap->spans));
+		snap->spans.generation = -1;
+	}
 	cs->bytes_written += snap->bytes_written;
 	for (size_t i = 0; i < snap->nupd; i++) {
 		const struct csvstore_flag_update *u = &snap->upd[i];

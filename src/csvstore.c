@@ -244,6 +244,7 @@ int csvstore_open(struct csvstore *cs, const char *path, struct error *err)
 	int rc, read_errno = 0;
 	memset(cs, 0, sizeof(*cs));
 	cs->fd = -1;
+	cs->spans.generation = -1;
 	runindex_init(&cs->index);
 	cs->path = resolve_link(path, err);
 	if (!cs->path)
@@ -306,8 +307,10 @@ void csvstore_close(struct csvstore *cs)
 	free(cs->map);
 	free(cs->path);
 	runindex_release(&cs->index);
+	csvstore_spans_release(&cs->spans);
 	memset(cs, 0, sizeof(*cs));
 	cs->fd = cs->lock_fd = -1;
+	cs->spans.generation = -1;
 }
 
 const char *csvstore_advice(int code, enum csvstore_when when)

@@ -358,6 +358,8 @@ static int serve_open(struct serve *sv, const struct settings *s)
 		return EXIT_IO;
 	}
 	store_on_error(&sv->st, on_store_error, sv);
+	/* Folds say where each row went: the row index follows without reading the file. */
+	sv->st.cs.keep_spans = true;
 	if (engine_init(&sv->e, &sv->loop, &sv->s, &err) != 0) {
 		msg_error("%s", err.msg);
 		store_close(&sv->st);

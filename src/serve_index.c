@@ -2,7 +2,8 @@
  * among them: so the API reads a page, not the file, and a late joiner's snapshot goes a
  * few rows at a time. Rows only ever go at the end and a fold keeps their order, so a
  * row's place (its ordinal) survives folds; its byte range does not, and the index is
- * rebuilt after one. */
+ * rebuilt after one: from where the rewrite says it put each row, or else by reading the
+ * file. */
 #include "serve_index.h"
 
 #include <ctype.h>
@@ -45,11 +46,10 @@ int serve_index_repo(const struct serve_index *ix, const char *full_name)
 	return runindex_repo((struct runindex *)&ix->places, key, false);
 }
 
-static int add_span(void *ctx, const char *repo, int64_t id, off_t off, size_t len)
+/* The id of a repository name, added (with its row list) when new. */
+static int intern(struct serve_index *ix, const char *repo)
 {
-	struct serve_index *ix = ctx;
 	char key[256];
-	bool added;
 	lower(key, repo, sizeof(key));
 	int r = runindex_repo(&ix->places, key, true);
 	if ((size_t)r >= ix->nrepos) {
@@ -57,7 +57,13 @@ static int add_span(void *ctx, const char *repo, int64_t id, off_t off, size_t l
 		memset(ix->repos + ix->nrepos, 0, ((size_t)r + 1 - ix->nrepos) * sizeof(*ix->repos));
 		ix->nrepos = (size_t)r + 1;
 	}
+	return r;
+}
+
+static void add_row(struct serve_index *ix, int r, int64_t id, off_t off, size_t len)
+{
 	struct serve_index_rows *rows = &ix->repos[r];
+	bool added;
 	if (rows->n == rows->cap) {
 		rows->cap = rows->cap ? rows->cap * 2 : 256;
 		rows->rows = xrealloc(rows->rows, rows->cap * sizeof(*rows->rows));
@@ -68,7 +74,33 @@ static int add_span(void *ctx, const char *repo, int64_t id, off_t off, size_t l
 	if (added)
 		*place = rows->n;
 	rows->n++;
+}
+
+static int add_span(void *ctx, const char *repo, int64_t id, off_t off, size_t len)
+{
+	struct serve_index *ix = ctx;
+	add_row(ix, intern(ix, repo), id, off, len);
 	return 0;
+}
+
+/* The rows a rewrite noted as it wrote them (csvstore.keep_spans): no file to read. Taken,
+ * so that they are freed at once. */
+static void adopt(struct serve_index *ix, struct csvstore *cs)
+{
+	struct csvstore_spans *sp = &cs->spans;
+	int *ids = xcalloc(sp->nnames + 1, sizeof(int));
+	for (size_t i = 0; i < sp->nnames; i++)
+		ids[i] = -1;
+	for (size_t i = 0; i < sp->n; i++) {
+		const struct csvstore_span *s = &sp->v[i];
+		if (ids[s->repo] < 0)
+			ids[s->repo] = intern(ix, sp->names[s->repo]);
+		add_row(ix, ids[s->repo], s->id, (off_t)s->off, s->len);
+	}
+	free(ids);
+	ix->to = sp->end;
+	ix->adopted++;
+	csvstore_spans_release(sp);
 }
 
 int serve_index_update(struct serve_index *ix, struct csvstore *cs, struct error *err)
@@ -77,11 +109,17 @@ int serve_index_update(struct serve_index *ix, struct csvstore *cs, struct error
 	int rc;
 	if (ix->generation != cs->rewrites) {
 		/* Another file: same rows in the same order, at other offsets. */
-		int rebuilds = ix->rebuilds + (ix->generation >= 0);
+		bool again = ix->generation >= 0;
+		int rebuilds = ix->rebuilds, adopted = ix->adopted;
 		serve_index_release(ix);
 		runindex_init(&ix->places);
 		ix->generation = cs->rewrites;
 		ix->rebuilds = rebuilds;
+		ix->adopted = adopted;
+		if (cs->spans.generation == cs->rewrites)
+			adopt(ix, cs);
+		else
+			ix->rebuilds += again;
 	}
 	if (ix->to >= cs->size)
 		return 0;

@@ -1,6 +1,7 @@
 /* test_serve_index.c - where each repository's rows lie: fields split as libcsv would,
  * rows indexed in file order per repository (names in any case), extended after appends,
- * rebuilt after a rewrite with the same places, and each row read back from its range. */
+ * rebuilt after a rewrite with the same places (from the file, or from where the rewrite
+ * says it put each row), and each row read back from its range. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,9 +41,13 @@ static struct record *mkrec(const char *repo, const char *id, const char *status
 	return r;
 }
 
+/* Append a row and index it, as the store's sessions do. */
 static void append(struct csvstore *cs, const char *repo, const char *id)
 {
 	struct record *r = mkrec(repo, id, "completed");
+	bool added;
+	runindex_put(&cs->index, (uint32_t)runindex_repo(&cs->index, repo, true), atoll(id),
+		     &added);
 	CHECK(csvstore_append(cs, &r, 1, NULL) == 0);
 	record_release(r);
 	free(r);
@@ -99,11 +104,12 @@ static void test_index(void)
 	CHECK_INT(ix.rebuilds, 0);
 
 	/* A rewrite moves every row after the first: the index is built again, with the same
-	 * places and ranges of the new file. */
+	 * places and ranges of the new file, by reading it. */
 	off_t before = (off_t)serve_index_span(&ix, a, 2)->off;
 	CHECK(csvstore_rewrite(&cs, mark_14, NULL, NULL) == 0);
 	CHECK(serve_index_update(&ix, &cs, NULL) == 0);
 	CHECK_INT(ix.rebuilds, 1);
+	CHECK_INT(ix.adopted, 0);
 	CHECK_INT(serve_index_place(&ix, a, 13), 1);
 	CHECK((off_t)serve_index_span(&ix, a, 2)->off > before);
 	s = status_at(&ix, &cs, a, 0);
@@ -112,6 +118,43 @@ static void test_index(void)
 	s = status_at(&ix, &cs, a, 2);
 	CHECK_STR(s, "completed");
 	free(s);
+
+	/* With keep_spans the rewrite says where each row went, and a row appended after it
+	 * is indexed from the file: the same index as reading it all. */
+	struct serve_index read;
+	cs.keep_spans = true;
+	CHECK(csvstore_rewrite(&cs, mark_14, NULL, NULL) == 0);
+	append(&cs, "o/b", "31");
+	CHECK(serve_index_update(&ix, &cs, NULL) == 0);
+	CHECK_INT(ix.adopted, 1);
+	CHECK_INT(ix.rebuilds, 1);
+	CHECK_INT(cs.spans.generation, -1); /* taken */
+	serve_index_init(&read);
+	CHECK(serve_index_update(&read, &cs, NULL) == 0);
+	for (int r = 0; r < 2; r++) {
+		int ra = serve_index_repo(&ix, r ? "o/b" : "o/a");
+		int rb = serve_index_repo(&read, r ? "o/b" : "o/a");
+		CHECK_INT(serve_index_count(&ix, ra), serve_index_count(&read, rb));
+		for (size_t i = 0; i < serve_index_count(&read, rb); i++)
+			CHECK(serve_index_span(&ix, ra, i)->off == serve_index_span(&read, rb, i)->off &&
+			      serve_index_span(&ix, ra, i)->len == serve_index_span(&read, rb, i)->len);
+	}
+	CHECK_INT(serve_index_count(&ix, b), 2);
+	CHECK_INT(serve_index_place(&ix, b, 31), 1);
+	serve_index_release(&read);
+
+	/* A row the store's index does not know cannot be noted: the rewrite gives its spans
+	 * up, and the file is read. */
+	struct record *stray = mkrec("o/c", "40", "completed");
+	CHECK(csvstore_append(&cs, &stray, 1, NULL) == 0);
+	record_release(stray);
+	free(stray);
+	CHECK(csvstore_rewrite(&cs, mark_14, NULL, NULL) == 0);
+	CHECK_INT(cs.spans.generation, -1);
+	CHECK(serve_index_update(&ix, &cs, NULL) == 0);
+	CHECK_INT(ix.adopted, 1);
+	CHECK_INT(ix.rebuilds, 2);
+	CHECK_INT(serve_index_place(&ix, serve_index_repo(&ix, "o/c"), 40), 0);
 	serve_index_release(&ix);
 	csvstore_close(&cs);
 	unlink(path);
