@@ -195,6 +195,12 @@ void csvstore_rewrite_release(struct csvstore_snapshot *snap);
 int csvstore_rewrite(struct csvstore *cs, csvstore_patch_fn patch, void *ctx,
 		     struct error *err);
 
+/* What makes a row a data row for csvstore_spans and for a rewrite's notes alike: a
+ * repository name (shorter than CSVSTORE_REPO_MAX; GitHub's are at most 140 bytes) and a
+ * whole positive run id (shorter than CSVSTORE_ID_MAX). true with *id set. */
+#define CSVSTORE_REPO_MAX 256
+#define CSVSTORE_ID_MAX 24
+bool csvstore_row_key(const char *repo, const char *id, int64_t *out);
 /* Where a data row lies (ghaminer serve's index): its repository and run id, its first
  * byte and its length with the terminator. A non-zero return stops the scan. */
 typedef int (*csvstore_span_fn)(void *ctx, const char *repo, int64_t id, off_t off,

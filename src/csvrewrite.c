@@ -110,9 +110,10 @@ static int rewrite_row(void *ctx, struct row *row)
 	off_t start = snap->tmp_size + (off_t)rw->out.len;
 	record_csv_line(&rw->out, &rec, snap->map, snap->ncols, extra, snap->formula_guard);
 	if (snap->keep_spans) {
-		/* As the reader will find it: a data row has a repository and a whole id; a
-		 * guarded repository is written with a quote the name in the index lacks. */
-		bool data = id > 0 && !*end && *repo;
+		/* As the reader will find it (csvstore_row_key); a guarded repository is
+		 * written with a quote the name in the index lacks. */
+		int64_t key;
+		bool data = id > 0 && !*end && csvstore_row_key(repo, rec.v[COL_ID_BUILD], &key);
 		bool guarded = snap->formula_guard && record_formula_risk(repo);
 		note_span(rw, start, guarded ? -1 : rw->last_repo, data ? id : 0);
 	}

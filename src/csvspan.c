@@ -8,9 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Reads of this size; and room for any repository name (GitHub's are at most 140 bytes). */
+/* Reads of this size. */
 #define CSVSPAN_CHUNK (1 << 16)
-#define CSVSPAN_REPO_MAX 256
 
 bool csvspan_field(const char *row, size_t len, size_t col, char *out, size_t cap)
 {
@@ -59,15 +58,26 @@ static int column_of(const struct csvstore *cs, int col)
 static int span_row(const struct csvstore *cs, const char *row, size_t len, off_t off,
 		    csvstore_span_fn fn, void *ctx)
 {
-	char repo[CSVSPAN_REPO_MAX], id[24], *end;
+	char repo[CSVSTORE_REPO_MAX], id[CSVSTORE_ID_MAX];
 	int crepo = column_of(cs, COL_REPO), cid = column_of(cs, COL_ID_BUILD);
+	int64_t v;
 	if (crepo < 0 || cid < 0 || !csvspan_field(row, len, (size_t)crepo, repo, sizeof(repo)) ||
-	    !csvspan_field(row, len, (size_t)cid, id, sizeof(id)) || !*repo)
+	    !csvspan_field(row, len, (size_t)cid, id, sizeof(id)) || !csvstore_row_key(repo, id, &v))
 		return 0;
+	return fn(ctx, repo, v, off, len + 1);
+}
+
+bool csvstore_row_key(const char *repo, const char *id, int64_t *out)
+{
+	char *end;
+	if (!repo || !id || !*repo || strlen(repo) >= CSVSTORE_REPO_MAX ||
+	    strlen(id) >= CSVSTORE_ID_MAX)
+		return false;
 	long long v = strtoll(id, &end, 10);
 	if (end == id || *end || v <= 0)
-		return 0;
-	return fn(ctx, repo, (int64_t)v, off, len + 1);
+		return false;
+	*out = (int64_t)v;
+	return true;
 }
 
 int csvstore_spans(struct csvstore *cs, off_t from, csvstore_span_fn fn, void *ctx,
