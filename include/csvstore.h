@@ -215,8 +215,9 @@ int csvstore_spans(struct csvstore *cs, off_t from, csvstore_span_fn fn, void *c
  * also on error). 0, or a negative errno with err filled. */
 int csvstore_read_span(struct csvstore *cs, off_t off, size_t len, struct record *rec,
 		       struct error *err);
-/* The col-th field (from 0) of one CSV row (len bytes, no terminator), unquoted, into out
- * (cap bytes with the NUL). false when the row has fewer fields or the field does not fit. */
+/* The col-th field (from 0) of one CSV row (len bytes, no terminator), unquoted and without
+ * the blanks (spaces, tabs) around it, as libcsv reads it, into out (cap bytes with the
+ * NUL). false when the row has fewer fields or the field does not fit. */
 bool csvspan_field(const char *row, size_t len, size_t col, char *out, size_t cap);
 /* The index value a row's values call for (flags and updated_at). */
 uint64_t csvstore_row_flags(const struct record *row);

@@ -11,6 +11,11 @@
 /* Reads of this size. */
 #define CSVSPAN_CHUNK (1 << 16)
 
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
 bool csvspan_field(const char *row, size_t len, size_t col, char *out, size_t cap)
 {
 	size_t i = 0, k = 0, o = 0;
@@ -23,6 +28,9 @@ bool csvspan_field(const char *row, size_t len, size_t col, char *out, size_t ca
 		else if (row[i] == ',' && !inquote)
 			k++;
 	}
+	/* Blanks around a field are not part of it, as libcsv has it. */
+	while (i < len && is_blank(row[i]))
+		i++;
 	if (i < len && row[i] == '"') {
 		/* Quoted: "" is a quote; the field ends at the closing quote. */
 		for (i++; i < len; i++) {
@@ -40,6 +48,8 @@ bool csvspan_field(const char *row, size_t len, size_t col, char *out, size_t ca
 				return false;
 			out[o++] = row[i];
 		}
+		while (o > 0 && is_blank(out[o - 1]))
+			o--;
 	}
 	out[o] = '\0';
 	return true;

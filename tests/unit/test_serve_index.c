@@ -30,6 +30,12 @@ static void test_field(void)
 	CHECK(!csvspan_field(row, n, 5, out, sizeof(out)));
 	/* Too long for the room given: refused, not cut. */
 	CHECK(!csvspan_field(row, n, 2, out, 4));
+	/* Blanks around a field are not part of it (libcsv's reading). */
+	const char *blanks = "\t o/r ,  \"q\" ,x";
+	CHECK(csvspan_field(blanks, strlen(blanks), 0, out, sizeof(out)));
+	CHECK_STR(out, "o/r");
+	CHECK(csvspan_field(blanks, strlen(blanks), 1, out, sizeof(out)));
+	CHECK_STR(out, "q");
 }
 
 static struct record *mkrec(const char *repo, const char *id, const char *status)
