@@ -22,8 +22,8 @@ struct serve_index_rows {
 };
 
 struct serve_index {
-	struct runindex places;         /* (repository, run id) → its row's place; repository
-					 * ids are the lowercased names' */
+	struct runindex places;         /* (repository, run id) → its row's place; names
+					 * match without case */
 	struct serve_index_rows *repos; /* by repository id */
 	size_t nrepos;
 	int generation;                 /* the file's (cs->rewrites) when indexed; -1: none */

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,17 +26,10 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "scenarios"))
 os.environ.setdefault("GHAMINER_BIN", os.path.join(ROOT, "build", "ghaminer"))
 
 from harness import Sim, write_config  # noqa: E402
+from harness3 import rss_kb  # noqa: E402
 from wsclient import Server  # noqa: E402
 
 JOBS_PATH = re.compile(r"/repos/([^/]+/[^/]+)/actions/runs/(\d+)/jobs")
-
-
-def rss_kb(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def client(srv, repo, got, errors):

@@ -11,8 +11,6 @@ test and, with --baseline BIN, for another build on the same file in the same ru
     answered while the snapshot is under way (what the loop is held for).
 """
 import argparse
-import csv
-import json
 import os
 import statistics
 import sys
@@ -25,34 +23,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "scenarios"))
 os.environ.setdefault("GHAMINER_BIN", os.path.join(ROOT, "build", "ghaminer"))
 
-from harness import CSV_HEADER, write_config  # noqa: E402
+from harness import write_config  # noqa: E402
+from harness3 import rss_kb, write_runs_csv  # noqa: E402
 from wsclient import Server, stage  # noqa: E402
 
 REPO = "octo/big"
 TOP = 9000000000
-
-
-def write_csv(path, runs):
-    steps = [{"step_name": "step %d" % s, "step_conclusion": "success",
-              "step_start": "2024-05-01T10:00:00Z", "step_end": "2024-05-01T10:00:30Z",
-              "step_duration": 30} for s in range(6)]
-    jobs = json.dumps([{"job_name": "build %d" % k, "job_start": "2024-05-01T10:00:00Z",
-                        "job_end": "2024-05-01T10:03:00Z", "job_duration": 180,
-                        "job_result": "success", "steps": steps} for k in range(3)],
-                      separators=(",", ":"))
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(CSV_HEADER)
-        for i in range(runs):
-            day = 1 + i % 28
-            w.writerow([REPO, TOP - i, 11, "CI", "completed", "failure" if i % 7 == 0 else "success",
-                        "2024-05-%02dT10:00:00Z" % day, "2024-05-%02dT10:05:00Z" % day, "main",
-                        "%040x" % i, "push", "alice", runs - i, 300.0, 3, jobs])
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
 
 
 def timed_get(base, path):
@@ -121,11 +97,11 @@ def main():
                     "scripts/bench_index.c)")
     args = ap.parse_args()
     if args.write_csv:
-        write_csv(args.write_csv, args.runs)
+        write_runs_csv(args.write_csv, REPO, args.runs, TOP)
         return
     with tempfile.TemporaryDirectory(prefix="ghaminer-bench-serve-big-") as d:
         path = os.path.join(d, "builds_features.csv")
-        write_csv(path, args.runs)
+        write_runs_csv(path, REPO, args.runs, TOP)
         print("CSV: %d runs, %.1f MB" % (args.runs, os.path.getsize(path) / 2**20))
         new = measure(os.environ["GHAMINER_BIN"], d, args.runs)
         old = measure(args.baseline, d, args.runs) if args.baseline else None

@@ -6,7 +6,6 @@
  * file. */
 #include "serve_index.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,29 +28,16 @@ void serve_index_release(struct serve_index *ix)
 	ix->generation = -1;
 }
 
-/* Repository names are matched without regard to case, as GitHub does. */
-static void lower(char *out, const char *name, size_t cap)
-{
-	size_t i = 0;
-	for (; name[i] && i + 1 < cap; i++)
-		out[i] = (char)tolower((unsigned char)name[i]);
-	out[i] = '\0';
-}
-
 int serve_index_repo(const struct serve_index *ix, const char *full_name)
 {
-	char key[256];
-	lower(key, full_name, sizeof(key));
-	/* runindex_repo only writes when asked to add. */
-	return runindex_repo((struct runindex *)&ix->places, key, false);
+	/* runindex_repo matches names without case, and only writes when asked to add. */
+	return runindex_repo((struct runindex *)&ix->places, full_name, false);
 }
 
 /* The id of a repository name, added (with its row list) when new. */
 static int intern(struct serve_index *ix, const char *repo)
 {
-	char key[256];
-	lower(key, repo, sizeof(key));
-	int r = runindex_repo(&ix->places, key, true);
+	int r = runindex_repo(&ix->places, repo, true);
 	if ((size_t)r >= ix->nrepos) {
 		ix->repos = xrealloc(ix->repos, ((size_t)r + 1) * sizeof(*ix->repos));
 		memset(ix->repos + ix->nrepos, 0, ((size_t)r + 1 - ix->nrepos) * sizeof(*ix->repos));

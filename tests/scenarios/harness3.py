@@ -11,6 +11,9 @@ lock, disk errors, signals, watch mode). Built on harness.py.
   assert_consistent_rows  rows of a partial CSV: each one exactly once and right, with or
                 without its jobs
   Failures      run several independent cases, report every failure at the end
+  write_runs_csv  a large CSV of one repository's runs, written directly (serve's tests
+                and benchmarks)
+  rss_kb        a process's resident set (or another /proc status field), in KB
 """
 
 import csv
@@ -361,3 +364,28 @@ def csv_records(path):
             start = i + 1
     check(start == len(text), "%s ends with a torn row" % path)
     return out[0], out[1:]
+
+
+def write_runs_csv(path, repo, runs, top_id, steps=6):
+    """runs rows of repo, ids top_id down, 3 jobs of `steps` steps each, every seventh run a
+    failure, created on 28 days in turn."""
+    step_list = [{"step_name": "step %d" % s, "step_conclusion": "success",
+                  "step_start": "2024-05-01T10:00:00Z", "step_end": "2024-05-01T10:00:30Z",
+                  "step_duration": 30} for s in range(steps)]
+    jobs = json.dumps([{"job_name": "build %d" % k, "job_start": "2024-05-01T10:00:00Z",
+                        "job_end": "2024-05-01T10:03:00Z", "job_duration": 180,
+                        "job_result": "success", "steps": step_list} for k in range(3)],
+                      separators=(",", ":"))
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(CSV_HEADER)
+        for i in range(runs):
+            day = 1 + i % 28
+            w.writerow([repo, top_id - i, 11, "CI", "completed", "failure" if i % 7 == 0 else "success",
+                        "2024-05-%02dT10:00:00Z" % day, "2024-05-%02dT10:05:00Z" % day, "main",
+                        "%040x" % i, "push", "alice", runs - i, 300.0, 3, jobs])
+
+
+def rss_kb(pid, field="VmRSS"):
+    with open("/proc/%d/status" % pid) as f:
+        return next((int(line.split()[1]) for line in f if line.startswith(field + ":")), 0)

@@ -12,7 +12,6 @@ time as the client reads it, while the repository's pass goes on.
   - The API reads a bounded number of rows a request (GHAMINER_API_SCAN_ROWS=50): a sparse
     filter gives short pages whose cursors still lead through every match, in order."""
 
-import csv
 import json
 import os
 import re
@@ -22,9 +21,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (CSV_HEADER, Sim, assert_run_rows, check, load_result_csv, repo_args,  # noqa: E402
+from harness import (Sim, assert_run_rows, check, load_result_csv, repo_args,  # noqa: E402
                      run_miner, scenario)
-from harness3 import fast_config  # noqa: E402
+from harness3 import fast_config, rss_kb, write_runs_csv  # noqa: E402
 from wsclient import Server, stage  # noqa: E402
 
 REPO = "octo/joined"
@@ -35,11 +34,6 @@ SCENARIO = {"repos": [{"full_name": REPO, "runs": RUNS, "seed": 5, "jobs_min": 0
                        "in_progress": 6, "queued": 4},
                       {"full_name": BIG, "runs": 0, "seed": 6}],
             "latency_ms": 15}
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
 
 
 def check_stream(msgs, rows):
@@ -114,28 +108,10 @@ def interleaved(sim):
         check_stream(msgs, [r for r in rows if r["repo"] == REPO])
 
 
-def write_big_csv(path):
-    steps = [{"step_name": "step %d" % s, "step_conclusion": "success",
-              "step_start": "2024-05-01T10:00:%02dZ" % s, "step_end": "2024-05-01T10:00:%02dZ" % (s + 1),
-              "step_duration": 1} for s in range(8)]
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(CSV_HEADER)
-        for i in range(BIG_RUNS):
-            jobs = [{"job_name": "build %d" % k, "job_start": "2024-05-01T10:00:00Z",
-                     "job_end": "2024-05-01T10:03:00Z", "job_duration": 180,
-                     "job_result": "success", "steps": steps} for k in range(3)]
-            day = 1 + i % 28
-            w.writerow([BIG, 900000000 - i, 7, "CI", "completed", "failure" if i % 7 == 0 else "success",
-                        "2024-05-%02dT10:00:00Z" % day, "2024-05-%02dT10:05:00Z" % day, "main",
-                        "%040x" % i, "push", "alice", BIG_RUNS - i, 300.0, 3,
-                        json.dumps(jobs, separators=(",", ":"))])
-
-
 def big_and_paused(sim):
     with tempfile.TemporaryDirectory(prefix="ghaminer-serve-big-") as d:
         path = os.path.join(d, "builds_features.csv")
-        write_big_csv(path)
+        write_runs_csv(path, BIG, BIG_RUNS, 900000000, steps=8)
         size = os.path.getsize(path)
         cfg = fast_config(d, api_url=sim.url)
         env = {"GHAMINER_API_SCAN_ROWS": "50"}
