@@ -34,6 +34,7 @@ int serve_row(struct serve *sv, int repo, size_t place, struct record *row, stru
 {
 	const struct serve_span *sp = serve_index_span(&sv->ix, repo, place);
 	int rc;
+	memset(row, 0, sizeof(*row)); /* released by the caller on every path */
 	if (!sp)
 		return error_set(err, -ERANGE, "no row %zu", place);
 	rc = csvstore_read_span(&sv->st.cs, (off_t)sp->off, sp->len, row, err);
